@@ -1,0 +1,98 @@
+"""The backends a graph runs on, built lazily from settings.
+
+Graph builders take a `Backends` (or the individual pieces) as arguments, so an embedding app
+can hand in its own LLM, embedder or stores; nothing heavy is loaded until a node needs it.
+Where things live under `home` (PLACECELL_HOME):
+  passages.sqlite            passage registry (by content hash)
+  chroma/                    passage vectors (embedded Chroma)
+  cache/embeddings.sqlite    embedding cache (by model id + text hash)
+  cache/extractions/*.jsonl  LLM extraction cache (by passage hash, file per model + prompt version)
+  kg/<model>.json            the knowledge graph built by that model
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from placecell.settings import Settings, get_settings
+
+
+@dataclass
+class Backends:
+    settings: Settings = field(default_factory=get_settings)
+    llm: object | None = None
+    embedder: object | None = None
+    registry: object | None = None
+    vectors: object | None = None
+    extraction_dir: Path | None = None  # eval harness points this at a committed cache
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _kg: object | None = field(default=None, repr=False)
+
+    @property
+    def home(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    def get_llm(self):
+        with self._lock:
+            if self.llm is None:
+                from placecell.tools.llm import get_llm
+
+                self.llm = get_llm(self.settings)
+            return self.llm
+
+    def get_embedder(self):
+        with self._lock:
+            if self.embedder is None:
+                from placecell.tools.embed import get_embedder
+
+                self.embedder = get_embedder(self.home / "cache" / "embeddings.sqlite")
+            return self.embedder
+
+    def get_registry(self):
+        with self._lock:
+            if self.registry is None:
+                from placecell.tools.stores.passages import PassageRegistry
+
+                self.registry = PassageRegistry(self.home / "passages.sqlite")
+            return self.registry
+
+    def get_vectors(self):
+        with self._lock:
+            if self.vectors is None:
+                from placecell.tools.stores.vectors import VectorStore
+
+                self.vectors = VectorStore(self.get_embedder(), path=self.home / "chroma",
+                                           url=self.settings.chroma_url, collection=self.settings.collection)
+            return self.vectors
+
+    def extraction_cache(self, model_id: str, version: str):
+        from placecell.tools.stores.jsonl_cache import JsonlCache
+
+        folder = self.extraction_dir or (self.home / "cache" / "extractions")
+        return JsonlCache(Path(folder) / f"{model_id[:16]}-{version}.jsonl")
+
+    def kg_path(self, model_id: str) -> Path:
+        return self.home / "kg" / f"{model_id[:16]}.json"
+
+    def latest_kg_path(self) -> Path | None:
+        folder = self.home / "kg"
+        files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.exists() else []
+        return files[-1] if files else None
+
+    def load_kg(self, model_id: str | None = None):
+        """The KG built by `model_id`, or by default the most recently built one."""
+        from placecell.tools.stores.kg import KnowledgeGraph
+
+        with self._lock:
+            path = self.kg_path(model_id) if model_id else self.latest_kg_path()
+            if self._kg is None or getattr(self._kg, "_path", None) != path:
+                kg = KnowledgeGraph.load(path) if path else KnowledgeGraph()
+                kg._path = path
+                self._kg = kg
+            return self._kg
+
+    def forget_kg(self) -> None:
+        with self._lock:
+            self._kg = None

@@ -1,0 +1,1 @@
+"""Ingestion agent: load -> register -> embed -> extract (LLM OpenIE) -> knowledge graph."""

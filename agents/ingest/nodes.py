@@ -1,0 +1,95 @@
+"""Ingest nodes. Each is short, returns a partial update, and is safe to re-run: every write is
+keyed by content (passage hash, extraction cache key), so a killed run resumes without
+duplicates and an unchanged rerun does no LLM work."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from placecell.agents.backends import Backends
+from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
+from placecell.agents.ingest.state import IngestContext, IngestState
+from placecell.tools.loaders import load_sources
+from placecell.tools.stores.kg import KnowledgeGraph
+
+
+def _ctx(runtime: Runtime[IngestContext] | None) -> IngestContext:
+    return (runtime.context if runtime is not None else None) or IngestContext()
+
+
+def make_nodes(backends: Backends):
+    def load(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
+        ctx = _ctx(runtime)
+        s = backends.settings
+        loaded = load_sources(state["sources"], max_chars=ctx.chunk_chars,
+                              allow_hosts=list(ctx.allow_hosts) + list(s.allow_hosts),
+                              timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes)
+        new = backends.get_registry().add_many(loaded.passages)
+        return {"passage_ids": [p.id for p in loaded.passages], "new_passages": new,
+                "passages": len(backends.get_registry()), "warnings": loaded.warnings}
+
+    def embed(state: IngestState) -> dict:
+        registry, vectors = backends.get_registry(), backends.get_vectors()
+        ids = registry.ids()
+        missing = [pid for pid in ids if pid not in vectors.existing_ids(ids)] if ids else []
+        if missing:
+            rows = registry.get_many(missing)
+            todo = [rows[i] for i in missing]
+            vecs = backends.get_embedder().embed([p.text for p in todo])
+            vectors.upsert([p.id for p in todo], [p.text for p in todo],
+                           [{"title": p.title, "source": p.source} for p in todo], vecs)
+        return {}
+
+    def extract(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
+        if not _ctx(runtime).extract:
+            return {"extracted": 0, "cached": 0, "extraction_failed": 0}
+        llm = backends.get_llm()
+        cache = backends.extraction_cache(llm.model_id, SCHEMA_VERSION)
+        passages = backends.get_registry().all()
+        todo = [p for p in passages if p.id not in cache]
+        write = get_stream_writer()
+        start, done, failed = time.perf_counter(), 0, 0
+        write({"event": "extract_start", "total": len(todo), "cached": len(passages) - len(todo)})
+
+        def work(p):
+            return p, extract_passage(llm, p.text)
+
+        # A remote endpoint serves several requests at once; one in-process model serves one.
+        workers = max(1, backends.settings.llm_concurrency) if backends.settings.llm_backend == "openai" else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for p, result in pool.map(work, todo):
+                cache.put(p.id, result)
+                done += 1
+                failed += int(result["failed"])
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                write({"event": "extract", "done": done, "total": len(todo), "passages_per_s": rate,
+                       "title": p.title})
+        return {"extracted": done, "cached": len(passages) - len(todo), "extraction_failed": failed}
+
+    def build_kg(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
+        ctx = _ctx(runtime)
+        if not ctx.extract:
+            return {"kg": {}}
+        llm = backends.get_llm()
+        cache = backends.extraction_cache(llm.model_id, SCHEMA_VERSION)
+        # The KG is derived from durable records (registry + extraction cache) and rebuilt
+        # whole, then saved atomically: a crash at any point cannot leave it half-merged.
+        kg = KnowledgeGraph()
+        for p in backends.get_registry().all():
+            rec = cache.get(p.id)
+            if rec:
+                kg.add_passage(p.id, rec["triples"])
+        aliases = kg.add_aliases(backends.get_embedder().embed, threshold=ctx.alias_threshold)
+        kg.save(backends.kg_path(llm.model_id))
+        backends.forget_kg()
+        warnings = []
+        if kg.n_triples() == 0 and len(backends.get_registry()):
+            warnings.append("the model extracted no triples: questions will fall back to dense retrieval")
+        return {"kg": {"entities": len(kg.entities()), "triples": kg.n_triples(), "aliases": aliases},
+                "warnings": warnings}
+
+    return {"load": load, "embed": embed, "extract": extract, "build_kg": build_kg}

@@ -1,0 +1,46 @@
+"""State and run settings of the ingest graph."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from typing_extensions import TypedDict
+
+
+@dataclass
+class IngestContext:
+    """Run settings (shown in LangGraph Studio)."""
+
+    chunk_chars: int = field(default=1200, metadata={"description": "max characters per file/page passage"})
+    allow_hosts: list[str] = field(default_factory=list, metadata={
+        "description": "hosts URL fetches may reach although loopback/private (e.g. 127.0.0.1)"})
+    extract: bool = field(default=True, metadata={"description": "run LLM triple extraction (the KG)"})
+    alias_threshold: float = field(default=0.8, metadata={"description": "cosine for alias edges"})
+
+
+class IngestInput(TypedDict):
+    sources: list[str]
+
+
+class IngestOutput(TypedDict, total=False):
+    passages: int
+    new_passages: int
+    extracted: int
+    extraction_failed: int
+    cached: int
+    warnings: list[str]
+    kg: dict
+
+
+class IngestState(TypedDict, total=False):
+    sources: list[str]
+    passage_ids: list[str]
+    passages: int
+    new_passages: int
+    extracted: int
+    extraction_failed: int
+    cached: int
+    warnings: Annotated[list[str], operator.add]
+    kg: dict

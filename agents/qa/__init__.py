@@ -1,0 +1,1 @@
+"""Multi-hop QA agent: NeuroPath path tracking + completion, baselines, and the reader."""

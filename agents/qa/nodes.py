@@ -1,0 +1,140 @@
+"""QA graph nodes: NeuroPath (ner -> seed -> expand -> prune -> judge -> ... -> complete), the
+baseline retrievers, and the reader. Each node returns a partial update."""
+
+from __future__ import annotations
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from placecell.agents.backends import Backends
+from placecell.agents.qa import neuropath as npath
+from placecell.agents.qa.reader import parse_answer, reader_messages
+from placecell.agents.qa.state import QAContext, QAState
+from placecell.errors import NoDataError
+
+
+def _ctx(runtime: Runtime[QAContext] | None) -> QAContext:
+    return (runtime.context if runtime is not None else None) or QAContext()
+
+
+def _emit(event: dict) -> None:
+    try:
+        get_stream_writer()(event)
+    except RuntimeError:  # called outside a graph run (unit tests of a node)
+        pass
+
+
+def make_nodes(backends: Backends):
+    embed = lambda texts: backends.get_embedder().embed(texts)  # noqa: E731
+
+    def start(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        if len(backends.get_registry()) == 0:
+            raise NoDataError("no documents ingested yet (run: placecell ingest PATH)")
+        return {"method": _ctx(runtime).method, "hop": 0, "seen_paths": [], "paths": [], "valid": [], "expand": [],
+                "chain": "", "requirements": ""}
+
+    def ner(state: QAState) -> dict:
+        ents = npath.query_entities(backends.get_llm(), state["question"])
+        _emit({"event": "entities", "entities": ents})
+        return {"entities": ents}
+
+    def seed(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        kg = backends.load_kg()
+        seeds = npath.link_seeds(kg, embed, state.get("entities", []))
+        paths = npath.hop1_paths(kg, seeds)
+        notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
+        _emit({"event": "seeds", "seeds": seeds, "paths": len(paths)})
+        return {"seeds": seeds, "new_paths": paths, "hop": 1, "notes": notes}
+
+    def expand(state: QAState) -> dict:
+        known = {npath.path_text(p) for p in state.get("seen_paths", [])}
+        new = npath.expand_paths(backends.load_kg(), state.get("expand", []), known)
+        return {"new_paths": new, "hop": state["hop"] + 1}
+
+    def prune(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        query = state["question"] if state["hop"] <= 1 else (state.get("requirements") or state["question"])
+        kept = npath.prune(embed, state.get("new_paths", []), query, _ctx(runtime).prune_width)
+        return {"new_paths": kept}
+
+    def judge(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        ctx = _ctx(runtime)
+        new = state.get("new_paths", [])
+        # The judge sees every path kept so far; only this round's new ones are expandable.
+        shown = state.get("valid", []) + new
+        offset = len(state.get("valid", []))
+        if ctx.mode == "faithful":
+            update = _judge_faithful(backends.get_llm(), state, shown, set(range(offset, len(shown))))
+        else:
+            update = _judge_scored(backends.get_llm(), embed, state, shown, offset)
+        keep_going = update["keep_going"] and state["hop"] < ctx.max_hop and bool(update["expand"])
+        update["keep_going"] = keep_going
+        update["seen_paths"] = state.get("seen_paths", []) + new
+        _emit({"event": "paths", "hop": state["hop"], "valid": [npath.path_text(p) for p in update["valid"]],
+               "expand": [p["frontier"] for p in update["expand"]], "chain": update.get("chain", "")})
+        return update
+
+    def complete(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        ctx = _ctx(runtime)
+        ranking = npath.candidate_passages(state.get("valid", []))
+        query = " ".join(x for x in (state["question"], state.get("chain", ""), state.get("requirements", "")) if x)
+        for pid, _ in backends.get_vectors().query(embed([query])[0], ctx.rank_k + len(ranking)):
+            if pid not in ranking:
+                ranking.append(pid)
+        used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
+        return {"ranking": ranking[: ctx.rank_k], "paths": used}
+
+    def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        ctx = _ctx(runtime)
+        if state["method"] == "ircot":
+            from placecell.agents.qa.ircot import ircot_retrieve
+
+            ranked = ircot_retrieve(state["question"], backends, ctx.rank_k)
+        else:
+            from placecell.tools.retrievers import RETRIEVERS
+
+            ranked = RETRIEVERS[state["method"]](state["question"], backends, ctx.rank_k)
+        return {"ranking": [pid for pid, _ in ranked][: ctx.rank_k]}
+
+    def read(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        ctx = _ctx(runtime)
+        rows = backends.get_registry().get_many(state.get("ranking", [])[: ctx.top_k])
+        passages = [rows[pid] for pid in state.get("ranking", [])[: ctx.top_k] if pid in rows]
+        citations = [{"title": p.title, "passage_id": p.id} for p in passages]
+        if not ctx.answer or not passages:
+            return {"answer": "", "citations": citations}
+        from placecell.tools.llm.langchain import PlacecellChatModel
+
+        # Through the LangChain wrapper so LangGraph's `messages` stream mode sees the tokens.
+        model = PlacecellChatModel(llm=backends.get_llm(), node="read", max_tokens=96)
+        text = model.invoke(reader_messages(state["question"], passages)).content
+        return {"answer": parse_answer(text), "citations": citations}
+
+    return {"start": start, "ner": ner, "seed": seed, "expand": expand, "prune": prune, "judge": judge,
+            "complete": complete, "retrieve": retrieve, "read": read}
+
+
+def _judge_faithful(llm, state: QAState, shown: list[dict], expandable: set[int]) -> dict:
+    out = npath.track_faithful(llm, state["question"], shown, expandable)
+    valid = [shown[i] for i in npath.valid_ids(out.valid_ids, len(shown))]
+    expand = [shown[i] for i in npath.valid_ids(out.need_expand_ids, len(shown)) if i in expandable]
+    # Keep valid ∪ expand (NeuroPath §2.6), valid first in the model's order.
+    kept = valid + [p for p in expand if p not in valid]
+    return {"valid": kept, "expand": expand, "chain": out.current_chain,
+            "requirements": out.expansion_requirements, "keep_going": out.continue_ == 1 and bool(kept)}
+
+
+def _judge_scored(llm, embed, state: QAState, shown: list[dict], offset: int, n_valid: int = 6,
+                  n_expand: int = 3) -> dict:
+    query = state["question"] if state["hop"] <= 1 else f"{state['question']} {state.get('requirements', '')}"
+    ents = {npath.normalize_entity(e) for e in state.get("entities", [])}
+    scores = npath.score_paths(llm, embed, state["question"], query, shown, set(state.get("seeds", [])), ents)
+    for p, s in zip(shown, scores):
+        p["score"] = s
+    order = sorted(range(len(shown)), key=lambda i: -scores[i])
+    valid = [shown[i] for i in order[:n_valid]]
+    seeds = set(state.get("seeds", []))
+    expand = [shown[i] for i in order if i >= offset and shown[i]["frontier"] not in seeds][:n_expand]
+    reasoning = npath.reason_over_paths(llm, state["question"], valid[:4])
+    done = reasoning.expansion_requirements.strip().lower().startswith("nothing")
+    return {"valid": valid, "expand": expand, "chain": reasoning.current_chain,
+            "requirements": reasoning.expansion_requirements, "keep_going": not done}

@@ -1,0 +1,74 @@
+"""State, input/output schemas and run settings of the QA graph."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from typing_extensions import TypedDict
+
+Method = Literal["neuropath", "dense", "bm25", "hybrid", "ppr", "ircot"]
+METHODS: tuple[str, ...] = ("neuropath", "dense", "bm25", "hybrid", "ppr", "ircot")
+
+
+@dataclass
+class QAContext:
+    """Run settings (Studio shows these as the graph's context)."""
+
+    method: str = field(default="neuropath", metadata={
+        "description": "retriever: neuropath | dense | bm25 | hybrid | ppr | ircot"})
+    mode: str = field(default="scored", metadata={
+        "description": "neuropath path judging: scored (logprob+embedding fusion, for small models) | faithful (the paper)"})
+    max_hop: int = field(default=2, metadata={"description": "path-tracking rounds"})
+    prune_width: int = field(default=30, metadata={"description": "new paths kept per round"})
+    top_k: int = field(default=5, metadata={"description": "passages given to the reader"})
+    rank_k: int = field(default=10, metadata={"description": "length of the returned ranking"})
+    answer: bool = field(default=True, metadata={"description": "run the reader (off: retrieval only)"})
+    model: str = field(default="", metadata={"description": "model preset/path (empty: settings)"})
+
+
+class PathItem(TypedDict):
+    triples: list[list[str]]      # [[head, relation, tail], ...]
+    passage_ids: list[str]        # one per triple, hop order
+    frontier: str                 # the entity the next hop expands from
+    score: float
+
+
+class Citation(TypedDict):
+    title: str
+    passage_id: str
+
+
+class QAInput(TypedDict):
+    question: str
+
+
+class QAOutput(TypedDict, total=False):
+    question: str
+    answer: str
+    citations: list[Citation]
+    paths: list[dict]             # [{"triples": [[h, r, t], ...], "passage_ids": [...]}]
+    ranking: list[str]            # passage ids, best first (rank_k long)
+    method: str
+    notes: Annotated[list[str], operator.add]
+
+
+class QAState(TypedDict, total=False):
+    question: str
+    method: str
+    entities: list[str]
+    seeds: list[str]
+    seen_paths: list[PathItem]     # every path made so far (pruned ones included)
+    paths: list[dict]              # output: the valid paths, {"triples", "passage_ids"}
+    new_paths: list[PathItem]      # made this round, before/after pruning
+    expand: list[PathItem]         # chosen for expansion next round
+    valid: list[PathItem]          # judged helpful, best first
+    hop: int
+    keep_going: bool
+    chain: str                     # the LLM's reasoning so far (current_chain)
+    requirements: str              # what is still missing (expansion_requirements)
+    ranking: list[str]
+    answer: str
+    citations: list[Citation]
+    notes: Annotated[list[str], operator.add]

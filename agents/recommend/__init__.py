@@ -1,0 +1,1 @@
+"""The recommendation (WebRec) agent: state, nodes and helpers for `graphs/recommend.py`."""

@@ -1,0 +1,191 @@
+"""The catalog side of the recommendation graph: history resolution, item texts, CF, CTR, carousels.
+
+`CatalogRecsys` wraps the issue-4 tool nodes (`score_candidates`, `build_carousels` in
+`placecell.tools.recsys_nodes`) and an EASE CF model. The CF model is an argument so the
+evaluation can pass one trained without the held-out interactions.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from placecell.errors import InputError
+from placecell.tools.web.localweb import WebItem
+from placecell.tools.web.text import normalise_title, words
+
+
+def item_text(item) -> str:
+    """What an item is, for embeddings: title, creators, year, tags (metadata only)."""
+    by = f" by {', '.join(item.creators[:3])}" if item.creators else ""
+    year = f" ({item.year})" if item.year else ""
+    tags = f". {', '.join(item.tags[:10])}" if item.tags else ""
+    return f"{item.title}{by}{year}{tags}"
+
+
+def web_items(catalog) -> list[WebItem]:
+    kind = "film" if catalog.kind == "movies" else "book"
+    return [WebItem(i.id, i.title, tuple(i.creators), i.year, tuple(i.tags), i.description, kind)
+            for i in catalog.items.values()]
+
+
+class CatalogRecsys:
+    def __init__(self, catalog, cf=None, space=None):
+        self.catalog = catalog
+        self._cf = cf
+        self._space = space  # an ItemSpace; given with `cf` so the carousel engine is not built
+        self.ctr_problem = ""  # why the CTR model could not be used, when it could not
+
+    @property
+    def name(self) -> str:
+        return self.catalog.name
+
+    @property
+    def kind_noun(self) -> str:
+        return "films" if self.catalog.kind == "movies" else "books"
+
+    @property
+    def shipped(self) -> bool:
+        """A bundled demo catalog (has a trained CTR model); explicit files do not."""
+        from placecell.tools.recsys_data import CATALOGS
+
+        return self.catalog.name in CATALOGS
+
+    @cached_property
+    def engine(self):
+        if self.shipped:
+            from placecell.tools.recsys_nodes import engine_for
+
+            return engine_for(self.catalog.name)
+        from placecell.tools.carousels.cf import EASE
+        from placecell.tools.carousels.data import item_space, positives_of, split_positives
+        from placecell.tools.carousels.layout import CarouselEngine
+
+        space = item_space(self.catalog)
+        cf = self._cf or EASE().fit(split_positives(positives_of(self.catalog), space, share=0.0).train)
+        return CarouselEngine(self.catalog, space, cf)
+
+    @property
+    def cf(self):
+        return self._cf if self._cf is not None else self.engine.cf
+
+    @property
+    def space(self):
+        return self._space if self._space is not None else self.engine.space
+
+    @cached_property
+    def _title_index(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        ordered = sorted(self.catalog.items.values(), key=lambda i: (len(i.id), i.id))
+        for item in ordered:
+            index.setdefault(normalise_title(item.title), item.id)
+        for item in ordered:  # "Kitchen Confidential: Adventures in ..." is also "Kitchen Confidential"
+            short = normalise_title(item.title.split(":")[0])
+            if " " in short:
+                index.setdefault(short, item.id)
+        return index
+
+    # -- history -------------------------------------------------------------------------------
+    def resolve(self, ref: str) -> str | None:
+        """A catalog id for an id or a title (case and punctuation ignored), or None."""
+        ref = str(ref).strip()
+        if ref in self.catalog.items:
+            return ref
+        return self._title_index.get(normalise_title(ref))
+
+    def titles_in(self, text: str) -> list[str]:
+        """Catalog items whose full title (two words or more) appears in free text."""
+        padded = f" {' '.join(words(text))} "
+        return [iid for title, iid in self._title_index.items() if " " in title and f" {title} " in padded]
+
+    def is_positive(self, rating: float | None) -> bool:
+        threshold = self.catalog.positive_threshold
+        return rating is None or threshold is None or float(rating) >= threshold
+
+    # -- scores --------------------------------------------------------------------------------
+    def cf_scores(self, liked: list[str]) -> tuple[dict[str, float], bool]:
+        """CF score of every unseen item, and whether it fell back to popularity (no usable history)."""
+        space = self.space
+        history = [space.index[i] for i in liked if i in space.index]
+        result = self.cf.score(history)
+        scores = {space.ids[j]: float(s) for j, s in enumerate(result.scores) if np.isfinite(s)}
+        return scores, result.fallback is not None
+
+    def ctr(self, user: str, candidates: list[str], features: dict[str, dict[str, float]]):
+        """The CTR tool node's ScoreResult (features shift the logit), or None without a model."""
+        if not self.shipped:
+            return None
+        from placecell.errors import ModelError
+        from placecell.tools.recsys_nodes import score_candidates
+
+        try:
+            return score_candidates(user or "", candidates, features, catalog=self.catalog.name)
+        except ModelError as exc:  # the trained model is not installed: rank without it, say so
+            self.ctr_problem = str(exc)
+            return None
+
+    def carousels(self, user: str, scored: list[dict], liked: list[str], k: int, strategy: str, n: int):
+        """The carousel tool node's page (`CarouselPage`), or None for catalogs it does not serve."""
+        if not self.shipped:
+            return None
+        from placecell.tools.recsys_nodes import ScoredCandidate, build_carousels
+
+        cands = [ScoredCandidate(item_id=s["item_id"], score=s["score"], title=s.get("title", "")) for s in scored]
+        return build_carousels(user or "", cands, k=k, strategy=strategy, catalog=self.catalog.name,
+                               n_carousels=n, history=liked)
+
+
+def load_recsys(name: str) -> CatalogRecsys:
+    from placecell.tools.recsys_data import CATALOGS, load_catalog
+
+    if name not in CATALOGS:
+        raise InputError(f"unknown catalog {name!r}; choose one of {', '.join(CATALOGS)}")
+    return CatalogRecsys(load_catalog(name))
+
+
+def zscore(values: dict[str, float]) -> dict[str, float]:
+    if not values:
+        return {}
+    arr = np.array(list(values.values()), dtype=np.float64)
+    std = arr.std() or 1.0
+    return {k: float((v - arr.mean()) / std) for k, v in values.items()}
+
+
+def read_history_file(path) -> list[dict]:
+    """A history file: CSV with an `item` column (catalog id or title) and an optional `rating`
+    column, or JSONL with {"item": ..., "rating": ...} per line. An empty file is an empty history."""
+    import csv
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"history file not found: {path}")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    if not text.strip():
+        return []
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        rows = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{n}: not a JSON object ({exc.msg})") from None
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+        if rows and "item" not in rows[0]:
+            raise InputError(f"{path}: needs an 'item' column (catalog id or title); found {', '.join(rows[0])}")
+    history = []
+    for n, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or not str(row.get("item") or "").strip():
+            raise InputError(f"{path}: entry {n} has no 'item'")
+        rating = row.get("rating")
+        try:
+            rating = float(rating) if rating not in (None, "") else None
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: entry {n} has a rating that is not a number: {rating!r}") from None
+        history.append({"item": str(row["item"]).strip(), "rating": rating})
+    return history

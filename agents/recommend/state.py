@@ -1,0 +1,110 @@
+"""State, input/output schemas and run settings of the recommendation (WebRec) graph."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from typing_extensions import TypedDict
+
+QUERY_MODES = ("reasoned", "direct", "none")
+
+
+@dataclass
+class RecommendContext:
+    """Run settings (Studio shows these as the graph's context)."""
+
+    catalog: str = field(default="goodbooks_399", metadata={"description": "catalog: goodbooks_399 | movielens"})
+    query_mode: str = field(default="reasoned", metadata={
+        "description": "reasoned (LLM reasoning + s_att*s_ent keywords) | direct (history titles) | none (no web)"})
+    message_passing: bool = field(default=True, metadata={"description": "MP-Head analog in evidence selection"})
+    use_ctr: bool = field(default=True, metadata={"description": "score with the CTR tool node (off: CF + evidence only)"})
+    explain: bool = field(default=True, metadata={"description": "write a reason per recommended item"})
+    n_queries: int = field(default=3, metadata={"description": "web queries per user"})
+    top_keywords: int = field(default=9, metadata={"description": "keywords kept from the reasoning"})
+    results_per_query: int = field(default=6, metadata={"description": "search hits asked per query"})
+    max_pages: int = field(default=12, metadata={"description": "pages fetched (after de-duplication)"})
+    top_spans: int = field(default=12, metadata={"description": "evidence spans kept"})
+    spans_per_page: int = field(default=3, metadata={"description": "evidence spans kept per page"})
+    n_candidates: int = field(default=100, metadata={"description": "CF candidates (plus items the evidence names)"})
+    evidence_weight: float = field(default=2.0, metadata={"description": "weight of the evidence feature (logit scale)"})
+    cf_weight: float = field(default=1.0, metadata={"description": "weight of the z-scored CF score (logit scale)"})
+    layout: bool = field(default=True, metadata={"description": "lay the ranking out as carousels (off: ranked items only)"})
+    k: int = field(default=5, metadata={"description": "items per carousel"})
+    n_carousels: int = field(default=3, metadata={"description": "carousels on the page"})
+    strategy: str = field(default="combined", metadata={"description": "carousel fill strategy"})
+    reason_max_tokens: int = field(default=160, metadata={"description": "length cap of the preference reasoning"})
+
+
+class HistoryEntry(TypedDict, total=False):
+    item: str  # catalog id or title
+    rating: float | None
+
+
+class ScoredItem(TypedDict, total=False):
+    item_id: str
+    title: str
+    score: float  # the final item score
+    cf: float  # z-scored CF score among the candidates
+    ctr: float | None
+    evidence: float  # the evidence feature in [0, 1]
+    evidence_urls: list[str]
+    reason: str
+
+
+class CarouselOut(TypedDict):
+    title: str
+    items: list[ScoredItem]
+
+
+def merge_usage(left: dict | None, right: dict | None) -> dict:
+    """Per-node LLM usage summed across updates: {node: {calls, prompt_tokens, completion_tokens, seconds}}."""
+    out = {k: dict(v) for k, v in (left or {}).items()}
+    for node, usage in (right or {}).items():
+        slot = out.setdefault(node, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0})
+        for key, value in usage.items():
+            slot[key] = round(slot.get(key, 0) + value, 3)
+    return out
+
+
+class RecommendInput(TypedDict, total=False):
+    history: list[HistoryEntry]
+    likes: str
+    user_id: str
+    candidates: list[str]  # score exactly these items (evaluation); default: CF + evidence matches
+
+
+class RecommendOutput(TypedDict, total=False):
+    carousels: list[CarouselOut]
+    items: list[ScoredItem]  # every scored candidate, best first
+    queries: list[str]
+    keywords: list[dict]
+    reasoning: str
+    evidence: list[dict]  # selected spans: url, text, relevance, message, score
+    web: dict  # backend, search errors, fetch errors, pages dropped as injections
+    notes: Annotated[list[str], operator.add]
+    usage: Annotated[dict, merge_usage]
+
+
+class RecommendState(TypedDict, total=False):
+    history: list[HistoryEntry]
+    likes: str
+    user_id: str
+    candidates: list[str]
+    liked: list[str]  # resolved positive item ids
+    seen: list[str]  # every resolved item id (never recommended again)
+    reasoning: str
+    trace_tokens: list[str]
+    trace_entropies: list[float]
+    keywords: list[dict]
+    queries: list[str]
+    hits: list[dict]
+    pages: list[dict]
+    evidence: list[dict]
+    web: dict
+    candidate_ids: list[str]
+    items: list[ScoredItem]
+    carousels: list[CarouselOut]
+    notes: Annotated[list[str], operator.add]
+    usage: Annotated[dict, merge_usage]

@@ -1,0 +1,68 @@
+"""The `placecell` command. Sub-commands live in sibling modules and register on these apps.
+
+Expected failures are `PlacecellError`s: printed as one line (`error: ...`) with their exit code,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="placecell",
+    help="Local-first agentic RAG: multi-hop QA over your documents, recommendations with web evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="List, install and verify local GGUF models.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluations that write results.json and report.md.", no_args_is_help=True)
+train_app = typer.Typer(help="Train tool models on your own data.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
+
+
+def _register_commands() -> None:
+    # Each module adds its commands to the apps above on import.
+    import importlib
+
+    for name in ("models", "docs", "recsys", "recommend", "multihop", "chat"):
+        try:
+            importlib.import_module(f"placecell.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"placecell.cli.{name}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    from placecell.errors import PlacecellError
+
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except PlacecellError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            sys.exit(130)
+        if isinstance(exc, OSError) and exc.errno == 28:
+            print("error: no space left on device; nothing already stored was changed", file=sys.stderr)
+            sys.exit(1)
+        raise

@@ -1,0 +1,157 @@
+"""`placecell ingest`, `placecell status`, `placecell ask`."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from placecell.cli import app
+from placecell.cli.common import console, err_console, print_json, settings_from, warn
+from placecell.errors import InputError
+
+MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
+HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
+
+
+def _backends(model, home):
+    from placecell.agents.backends import Backends
+
+    return Backends(settings=settings_from(model=model, home=home))
+
+
+@app.command()
+def ingest(
+    paths: list[str] = typer.Argument(..., help="files, folders, .jsonl corpora or URLs"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host"),
+    no_extract: bool = typer.Option(False, "--no-extract", help="vectors only, no LLM knowledge graph"),
+    as_json: bool = typer.Option(False, "--json"),
+    model: str = MODEL_OPT,
+    home: str = HOME_OPT,
+) -> None:
+    """Load, chunk, embed and extract a knowledge graph. Reruns on unchanged input do no LLM work."""
+    from placecell.agents.ingest.state import IngestContext
+    from placecell.graphs.ingest import build_ingest_graph
+
+    backends = _backends(model, home)
+    graph = build_ingest_graph(backends)
+    ctx = IngestContext(allow_hosts=list(allow_host), extract=not no_extract,
+                        chunk_chars=backends.settings.chunk_chars)
+    start = time.perf_counter()
+    result: dict = {}
+    progress = Progress(TextColumn("extracting"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TextColumn("{task.fields[rate]:.2f} passages/s"), TimeRemainingColumn(),
+                        console=err_console, disable=as_json)
+    task = None
+    with progress:
+        for mode, chunk in graph.stream({"sources": paths}, context=ctx, stream_mode=["custom", "values"]):
+            if mode == "values":
+                result = chunk
+            elif chunk.get("event") == "extract_start" and chunk["total"]:
+                task = progress.add_task("extract", total=chunk["total"], rate=0.0)
+            elif chunk.get("event") == "extract" and task is not None:
+                progress.update(task, completed=chunk["done"], rate=chunk["passages_per_s"])
+    seconds = time.perf_counter() - start
+    for w in result.get("warnings", []):
+        warn(w)
+    summary = {k: result.get(k) for k in ("passages", "new_passages", "extracted", "cached", "extraction_failed")}
+    summary.update({"kg": result.get("kg", {}), "seconds": round(seconds, 2),
+                    "passages_per_s": round((result.get("extracted") or 0) / seconds, 3) if seconds else 0.0,
+                    "warnings": result.get("warnings", [])})
+    if as_json:
+        print_json(summary)
+    else:
+        kg = summary["kg"] or {}
+        console.print(
+            f"{summary['passages']} passages ({summary['new_passages']} new); extracted {summary['extracted']} "
+            f"({summary['cached']} cached, {summary['extraction_failed'] or 0} failed) in {seconds:.1f}s; "
+            f"KG: {kg.get('entities', 0)} entities, {kg.get('triples', 0)} triples, {kg.get('aliases', 0)} aliases",
+            markup=False)
+    if not result.get("passages"):
+        raise InputError("nothing was ingested: " + ("; ".join(result.get("warnings", [])) or "no input"))
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json"), model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
+    """Passages, entities, triples, aliases and store size."""
+    backends = _backends(model, home)
+    kg = backends.load_kg()
+    size = sum(p.stat().st_size for p in backends.home.rglob("*") if p.is_file()) if backends.home.exists() else 0
+    info = {"home": str(backends.home), "passages": len(backends.get_registry()), "entities": len(kg.entities()),
+            "triples": kg.n_triples(), "aliases": kg.n_aliases(), "store_bytes": size}
+    if as_json:
+        print_json(info)
+    else:
+        for k, v in info.items():
+            console.print(f"{k}: {v}", markup=False)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="the question"),
+    method: str = typer.Option("neuropath", "--method", help="neuropath | dense | bm25 | hybrid | ppr | ircot"),
+    mode: str = typer.Option("scored", "--mode", help="neuropath path judging: scored | faithful"),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=20, help="passages given to the reader"),
+    max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
+    as_json: bool = typer.Option(False, "--json"),
+    model: str = MODEL_OPT,
+    home: str = HOME_OPT,
+) -> None:
+    """Answer a question from the ingested documents, with cited passages and the path used."""
+    from placecell.agents.qa.state import METHODS, QAContext
+    from placecell.graphs.qa import build_qa_graph
+    from placecell.tools.llm import usage_scope
+
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
+    if mode not in ("scored", "faithful"):
+        raise InputError(f"unknown mode '{mode}' (known: scored, faithful)")
+    backends = _backends(model, home)
+    graph = build_qa_graph(backends)
+    ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop)
+    result: dict = {}
+    with usage_scope() as usage:
+        for stream_mode, chunk in graph.stream({"question": question}, context=ctx,
+                                               stream_mode=["custom", "values"]):
+            if stream_mode == "values":
+                result = chunk
+            elif not as_json:
+                _show_step(chunk)
+    out = {"answer": result.get("answer", ""), "citations": result.get("citations", []),
+           "paths": result.get("paths", []), "usage": usage.totals()}
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"\n{out['answer'] or '(no answer)'}", markup=False)
+    for i, c in enumerate(out["citations"], 1):
+        console.print(f"  [{i}] {c['title']}  ({c['passage_id']})", markup=False)
+    for p in out["paths"][:3]:
+        console.print("  path: " + " ; ".join(" -> ".join(t) for t in p["triples"]), markup=False)
+
+
+def _show_step(event: dict) -> None:
+    kind = event.get("event")
+    if kind == "entities":
+        err_console.print(f"entities: {', '.join(event['entities']) or '(none)'}", markup=False)
+    elif kind == "seeds":
+        err_console.print(f"seeds: {', '.join(event['seeds'][:8])} -> {event['paths']} paths", markup=False)
+    elif kind == "paths":
+        for p in event["valid"][:3]:
+            err_console.print(f"hop {event['hop']}: {p}", markup=False)
+
+
+DEMO_QUESTION = "Longleat Safari Park is the grounds of the home of the politician who was styled as what title between 1946-92?"
+
+
+@app.command()
+def demo(model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
+    """Ingest the bundled demo corpus (36 HotpotQA passages) and answer a two-hop question."""
+    from importlib import resources
+
+    corpus = resources.files("placecell.tools") / "assets" / "demo" / "corpus.jsonl"
+    with resources.as_file(corpus) as path:
+        console.print(f"ingesting the demo corpus ({path})", markup=False)
+        ingest([str(path)], allow_host=[], no_extract=False, as_json=False, model=model, home=home)
+    console.print(f"\nQ: {DEMO_QUESTION}", markup=False)
+    ask(DEMO_QUESTION, method="neuropath", mode="scored", top_k=5, max_hop=2, as_json=False, model=model, home=home)

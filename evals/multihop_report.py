@@ -1,0 +1,120 @@
+"""report.md and the recall@k plot of the multi-hop eval."""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from placecell.evals.multihop_metrics import KS
+
+COLUMNS = [("recall@1", "R@1"), ("recall@2", "R@2"), ("recall@5", "R@5"), ("recall@10", "R@10"), ("em", "EM"),
+           ("f1", "F1"), ("tokens_per_question", "tokens/q"), ("llm_calls_per_question", "LLM calls/q"),
+           ("p50_seconds", "p50 s"), ("p95_seconds", "p95 s"), ("llm_time_share", "LLM time share")]
+PERCENT = {"recall@1", "recall@2", "recall@5", "recall@10", "em", "f1"}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def nproc() -> int:
+    """What `nproc` prints: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "n/a"
+    if key in PERCENT:
+        return f"{100 * value:.1f}"
+    if key == "llm_time_share":
+        return f"{value:.2f}"
+    return f"{value:g}"
+
+
+def kg_line(kg: dict) -> str:
+    if not kg:
+        return "KG: not built (no method here needs it)"
+    return f"KG: {kg.get('entities', 0)} entities, {kg.get('triples', 0)} triples, {kg.get('aliases', 0)} aliases"
+
+
+def metrics_table(methods: dict) -> list[str]:
+    lines = ["| method | " + " | ".join(label for _, label in COLUMNS) + " |",
+             "|---|" + "---:|" * len(COLUMNS)]
+    for name, m in methods.items():
+        lines.append(f"| {name} | " + " | ".join(_cell(key, m.get(key)) for key, _ in COLUMNS) + " |")
+    return lines
+
+
+def write_report(results: dict, cfg, ingest: dict, path: Path) -> None:
+    corpus, kg = results["corpus"], results["corpus"].get("kg") or {}
+    lines = [
+        "# Multi-hop QA eval",
+        "",
+        f"- command: `{cfg.command()}`",
+        f"- date (UTC): {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')}",
+        f"- model: `{results['model']}`",
+        f"- machine: {nproc()} CPUs (`nproc`), {cpu_model()}",
+        f"- questions: {results['questions']} from `{cfg.questions}` (sha256 {results['questions_file']['sha256'][:12]})",
+        f"- corpus: `{cfg.corpus}` (sha256 {corpus['sha256'][:12]}), {corpus['passages']} passages; {kg_line(kg)}",
+        f"- recall level: {results['recall_level']} (against "
+        f"{'supporting_titles' if results['recall_level'] == 'title' else 'supporting_passages'}); "
+        f"ranking length {max(KS)}",
+        f"- reader: {'on (EM/F1 over answer + aliases, SQuAD normalisation)' if cfg.answer else 'off (--retrieval-only)'}",
+        "",
+        "Recalls, EM and F1 in %. Tokens = prompt + completion tokens of every LLM call made for the "
+        "question (query NER, path judging, IRCoT steps, reader); indexing (extraction) is not included. "
+        "LLM time share = time inside LLM calls / wall time of the questions.",
+        "",
+        *metrics_table(results["methods"]),
+        "",
+        "![recall@k per method](recall_at_k.png)",
+        "",
+        *notes(results, ingest),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def notes(results: dict, ingest: dict) -> list[str]:
+    corpus = results["corpus"]
+    out = []
+    if corpus["gold_passages_found"] < corpus["gold_passages"]:
+        out.append(f"- {corpus['gold_passages'] - corpus['gold_passages_found']} of {corpus['gold_passages']} gold "
+                   "passages are not in the corpus verbatim: passage-level recall counts them as missed.")
+    if ingest.get("extraction_failed"):
+        out.append(f"- extraction failed on {ingest['extraction_failed']} passages (no triples from them).")
+    out += [f"- ingest: {w}" for w in ingest.get("warnings") or []]
+    return ["## Notes", "", *out] if out else []
+
+
+def write_plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, m in results["methods"].items():
+        ax.plot(KS, [100 * m[f"recall@{k}"] for k in KS], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(KS, [str(k) for k in KS])
+    ax.set_xlabel("k")
+    ax.set_ylabel(f"recall@k (%, {results['recall_level']} level)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{results['questions']} questions, model {results['model']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

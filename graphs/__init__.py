@@ -1,0 +1,1 @@
+"""placecell.graphs"""

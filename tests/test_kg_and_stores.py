@@ -1,0 +1,93 @@
+"""Knowledge graph, passage registry, JSONL cache and atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from placecell.tools.stores.atomic import write_json_atomic
+from placecell.tools.stores.jsonl_cache import JsonlCache
+from placecell.tools.stores.kg import KnowledgeGraph, normalize_entity
+from placecell.tools.stores.passages import Passage, PassageRegistry, passage_id
+
+
+def test_normalize_entity_matches_neuropath():
+    assert normalize_entity("  Lou Rawls' (singer)!") == "lou rawls singer"
+    assert normalize_entity("Capitol-Records") == "capitol records"
+
+
+def test_kg_dedupes_and_remembers_passages():
+    kg = KnowledgeGraph()
+    assert kg.add_passage("p1", [["Lou Rawls", "signed with", "Capitol Records"], ["Lou Rawls", "signed with", "Capitol Records"],
+                                 ["bad"], ["x", "is", "x"]]) == 1
+    assert kg.add_passage("p2", [["Capitol Records", "based in", "Los Angeles"]]) == 1
+    assert kg.n_triples() == 2
+    assert kg.triples_with("capitol records") == [
+        ("lou rawls", "signed with", "capitol records", "p1"), ("capitol records", "based in", "los angeles", "p2")]
+    assert kg.entity_passages["capitol records"] == {"p1", "p2"}
+
+
+def test_aliases_threshold_and_cap():
+    kg = KnowledgeGraph()
+    kg.add_passage("p", [["a", "r", "b"], ["c", "r", "d"]])
+    vecs = {"a": [1, 0], "b": [0.99, 0.14], "c": [0, 1], "d": [0.6, 0.8]}
+
+    def embed(names):
+        v = np.array([vecs[n] for n in names], dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    assert kg.add_aliases(embed, threshold=0.8, per_node=5) == 4  # a<->b and c<->d (0.8) both ways
+    assert kg.aliases("a") == ["b"]
+    assert kg.add_aliases(embed, threshold=0.95) == 2  # rebuilt, not accumulated
+    assert kg.aliases("c") == []
+
+
+def test_kg_roundtrip(tmp_path):
+    kg = KnowledgeGraph()
+    kg.add_passage("p1", [["A", "r", "B"]])
+    kg.g.add_edge("a", "b", key="alias", kind="alias", score=0.9)
+    kg.save(tmp_path / "kg.json")
+    back = KnowledgeGraph.load(tmp_path / "kg.json")
+    assert back.to_json() == kg.to_json()
+    assert KnowledgeGraph.load(tmp_path / "missing.json").n_triples() == 0
+
+
+def test_registry_is_idempotent(tmp_path):
+    reg = PassageRegistry(tmp_path / "p.sqlite")
+    ps = [Passage(passage_id(t), "T", t) for t in ("one", "two")]
+    assert reg.add_many(ps) == 2
+    assert reg.add_many(ps) == 0
+    assert [p.text for p in reg.all()] == ["one", "two"]
+    assert set(reg.get_many([ps[1].id, "nope"])) == {ps[1].id}
+
+
+def test_jsonl_cache_survives_torn_last_line(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = JsonlCache(path)
+    cache.put("a", {"x": 1})
+    cache.put("a", {"x": 1})  # same value: not written twice
+    with open(path, "a") as fh:
+        fh.write('{"key": "b", "val')  # a killed writer
+    again = JsonlCache(path)
+    assert len(again) == 1 and again.get("a") == {"x": 1} and "b" not in again
+    again.put("b", [1])
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["a", "b"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "f.json"
+    write_json_atomic(target, {"v": 1})
+    import os
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    try:
+        write_json_atomic(target, {"v": 2})
+    except OSError:
+        pass
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]

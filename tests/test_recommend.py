@@ -1,0 +1,124 @@
+"""The recommendation graph offline: scripted LLM, hashing embedder, local web / replayed archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ddgs.exceptions import DDGSException
+
+from placecell.agents.recommend.catalog import load_recsys, read_history_file, web_items
+from placecell.agents.recommend.fakes import HashingEmbedder, ScriptedLLM
+from placecell.agents.recommend.state import RecommendContext
+from placecell.errors import InputError
+from placecell.graphs.recommend import build_recommend_graph
+from placecell.tools.web.client import FetchOptions, WebClient
+from placecell.tools.web.localweb import build_local_web, pick_injection_target
+from placecell.tools.web.search import DDGSSearch
+
+FIXTURE = Path(__file__).parent / "fixtures" / "web" / "goodbooks_user"
+HISTORY = [{"item": "The Diary of a Young Girl"}, {"item": "Kitchen Confidential"}, {"item": "Into Thin Air"}]
+LOCAL = FetchOptions(allow_hosts=("127.0.0.1",))
+FAST = dict(use_ctr=False)  # the CTR model is exercised by the tool-node tests (issue 4)
+
+
+@pytest.fixture(scope="module")
+def recsys():
+    return load_recsys("goodbooks_399")
+
+
+def run(recsys, web, inputs, **ctx):
+    graph = build_recommend_graph(recsys, web=web, llm=ScriptedLLM(), embedder=HashingEmbedder())
+    return graph.invoke(inputs, context=RecommendContext(**{**FAST, **ctx}))
+
+
+def test_full_graph_on_the_local_web(recsys):
+    pages = build_local_web(web_items(recsys.catalog), injections=5)
+    with WebClient("local", local_pages=pages, options=LOCAL) as web:
+        out = run(recsys, web, {"history": HISTORY})
+    assert len(out["queries"]) == 3 and out["keywords"]
+    assert out["evidence"] and all("/deals/" not in e["url"] for e in out["evidence"])
+    assert out["web"]["dropped_pages"] and all("/deals/" in u for u in out["web"]["dropped_pages"])
+    shown = [it for c in out["carousels"] for it in c["items"]]
+    assert shown and all(it["reason"] for it in shown)
+    liked = {recsys.resolve(h["item"]) for h in HISTORY}
+    assert None not in liked
+    assert not liked & {it["item_id"] for it in out["items"]}  # history is never recommended
+    cited = {u for it in shown for u in it["evidence_urls"]}
+    assert cited and cited <= {e["url"] for e in out["evidence"]}  # citations come from selected evidence
+    assert out["usage"]["reason"]["calls"] == 1 and out["usage"]["explain"]["calls"] == 1
+
+
+def test_replay_from_recorded_fixture_is_offline_and_deterministic(recsys):
+    with WebClient("replay", web_dir=FIXTURE) as web:
+        first = run(recsys, web, {"history": HISTORY}, layout=False)
+        second = run(recsys, web, {"history": HISTORY}, layout=False)
+    assert first["web"]["search_errors"] == [] and first["evidence"]
+    assert [i["item_id"] for i in first["items"]] == [i["item_id"] for i in second["items"]]
+
+
+def test_injection_pages_do_not_move_the_ranking(recsys):
+    items = web_items(recsys.catalog)
+    target = pick_injection_target(items)
+    candidates = [target.item_id] + [i.id for i in list(recsys.catalog.items.values())[:60] if i.id != target.item_id]
+    inputs = {"history": HISTORY, "candidates": candidates}
+    with WebClient("local", local_pages=build_local_web(items), options=LOCAL) as clean, \
+            WebClient("local", local_pages=build_local_web(items, injections=19, target=target), options=LOCAL) as noisy:
+        a = run(recsys, clean, inputs, layout=False)
+        b = run(recsys, noisy, inputs, layout=False)
+    assert b["web"]["dropped_pages"]  # the injection pages were retrieved ...
+    assert [i["item_id"] for i in a["items"]][:10] == [i["item_id"] for i in b["items"]][:10]  # ... and ignored
+    rank = lambda out: [i["item_id"] for i in out["items"]].index(target.item_id)  # noqa: E731
+    assert rank(a) == rank(b)
+
+
+def test_search_failure_is_reported_in_state_not_raised(recsys, monkeypatch):
+    def offline(self, query, max_results):
+        raise DDGSException("https://html.duckduckgo.com ConnectError: offline")
+
+    monkeypatch.setattr(DDGSSearch, "_raw_search", offline)
+    with WebClient("live") as web:
+        out = run(recsys, web, {"history": HISTORY})
+    assert len(out["web"]["search_errors"]) == 3 and "ConnectError" in out["web"]["search_errors"][0]
+    assert any("web search trouble" in n for n in out["notes"])
+    assert out["carousels"] and not out.get("evidence")  # went on with CF alone
+
+
+def test_unknown_items_and_cold_start_are_explained(recsys):
+    with WebClient("off") as web:
+        out = run(recsys, None, {"history": [{"item": "No Such Book Anywhere"}]}, explain=False)
+    assert any("not in the goodbooks_399 catalog" in n for n in out["notes"])
+    assert any("cold start" in n for n in out["notes"])
+    assert out["items"] and out["carousels"]
+    assert web.backend_name == "off"
+
+
+def test_likes_text_names_catalog_titles(recsys):
+    out = run(recsys, None, {"likes": "I loved Kitchen Confidential and anything about food"}, explain=False)
+    assert not any("cold start" in n for n in out["notes"])
+    assert recsys.resolve("Kitchen Confidential") not in {i["item_id"] for i in out["items"]}
+
+
+def test_low_ratings_are_seen_not_liked(recsys):
+    out = run(recsys, None, {"history": [{"item": "Into Thin Air", "rating": 1.0}]}, explain=False, layout=False)
+    assert any("cold start" in n for n in out["notes"])
+    assert recsys.resolve("Into Thin Air") not in {i["item_id"] for i in out["items"]}
+
+
+def test_history_files(tmp_path):
+    csv_file = tmp_path / "h.csv"
+    csv_file.write_text("item,rating\nInto Thin Air,5\n15,\n")
+    assert read_history_file(csv_file) == [{"item": "Into Thin Air", "rating": 5.0}, {"item": "15", "rating": None}]
+    jsonl = tmp_path / "h.jsonl"
+    jsonl.write_text('{"item": "15", "rating": 4}\n\n{"item": "40"}\n')
+    assert [h["item"] for h in read_history_file(jsonl)] == ["15", "40"]
+    (tmp_path / "empty.csv").write_text("")
+    assert read_history_file(tmp_path / "empty.csv") == []
+    (tmp_path / "bad.csv").write_text("book,score\nx,1\n")
+    with pytest.raises(InputError, match="'item' column"):
+        read_history_file(tmp_path / "bad.csv")
+    (tmp_path / "bad_rating.csv").write_text("item,rating\nx,great\n")
+    with pytest.raises(InputError, match="not a number"):
+        read_history_file(tmp_path / "bad_rating.csv")
+    with pytest.raises(InputError, match="not found"):
+        read_history_file(tmp_path / "missing.csv")

@@ -1,0 +1,1 @@
+"""Tool nodes and models: LLM backends, embeddings, stores, loaders, web, CTR, carousels."""

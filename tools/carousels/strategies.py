@@ -1,0 +1,110 @@
+"""Item-selection strategies for filling carousels (arXiv 2511.14461's accuracy / diversity / novelty /
+serendipity / combined, with MMR and xQuAD as the two diversity methods).
+
+Every strategy is a greedy marginal score over the candidates given what is already on the page, so
+diversity is measured against the whole page (across carousels), not only within one carousel.
+Relevance `rel` is the user's CF (or caller-provided) score scaled to [0, 1] per user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from placecell.tools.carousels.data import ItemSpace
+
+STRATEGIES = ("accuracy", "diversity", "xquad", "novelty", "serendipity", "combined")
+
+
+@dataclass
+class StrategyParams:
+    """Trade-off weights. The eval re-tunes them on a validation split (see evals/carousels.py)."""
+
+    mmr_lambda: float = 0.7  # diversity (MMR): weight of relevance vs max similarity to the page
+    xquad_lambda: float = 0.5  # xquad: weight of uncovered user aspects (tags) vs relevance
+    novelty_weight: float = 0.3  # novelty: weight of normalised self-information
+    serendipity_weight: float = 0.3  # serendipity: weight of unexpectedness (1 - max sim to history)
+    combined: tuple[float, float, float, float] = (1.0, 0.3, 0.1, 0.1)  # rel, -page sim, novelty, unexpectedness
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["combined"] = list(self.combined)
+        return data
+
+
+@dataclass
+class UserContext:
+    rel: np.ndarray  # (n_items,) in [0, 1]
+    available: np.ndarray  # (n_items,) bool: may be recommended (unseen, a candidate)
+    novelty: np.ndarray  # (n_items,) self-information scaled to [0, 1]
+    unexpected: np.ndarray  # (n_items,) 1 - max tag similarity to the user's history
+    aspects: np.ndarray  # (n_tags,) p(tag | user), kept for the user's top tags only (xQuAD's aspects)
+
+
+class PageState:
+    """Items placed so far and the running quantities the greedy scores need."""
+
+    def __init__(self, space: ItemSpace, item_aspects: np.ndarray, aspect_cols: np.ndarray):
+        n_items = len(space.ids)
+        self.items: list[int] = []
+        self.space = space
+        self.cols = aspect_cols
+        self.item_aspects = item_aspects[:, aspect_cols]  # only the user's aspects matter to xQuAD
+        self.max_sim = np.zeros(n_items, dtype=np.float32)
+        self.uncovered = np.ones(len(aspect_cols), dtype=np.float32)
+        self.taken = np.zeros(n_items, dtype=bool)
+
+    def add(self, item: int) -> None:
+        self.items.append(item)
+        self.taken[item] = True
+        np.maximum(self.max_sim, self.space.similarity_row(item), out=self.max_sim)
+        self.uncovered *= 1.0 - self.item_aspects[item]
+
+
+def marginal_scores(strategy: str, ctx: UserContext, page: PageState, params: StrategyParams) -> np.ndarray:
+    rel = ctx.rel
+    if strategy == "accuracy":
+        return rel
+    if strategy == "diversity":
+        lam = params.mmr_lambda
+        return lam * rel - (1 - lam) * page.max_sim
+    if strategy == "xquad":
+        lam = params.xquad_lambda
+        return (1 - lam) * rel + lam * (page.item_aspects @ (ctx.aspects[page.cols] * page.uncovered))
+    if strategy == "novelty":
+        w = params.novelty_weight
+        return (1 - w) * rel + w * ctx.novelty
+    if strategy == "serendipity":
+        w = params.serendipity_weight
+        return (1 - w) * rel + w * ctx.unexpected
+    if strategy == "combined":
+        a, b, c, d = params.combined
+        return a * rel - b * page.max_sim + c * ctx.novelty + d * ctx.unexpected
+    raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def fill(pool: np.ndarray, k: int, strategy: str, ctx: UserContext, page: PageState, params: StrategyParams) -> list[int]:
+    """Pick up to k items from `pool` greedily, skipping anything already on the page."""
+    pool = pool[ctx.available[pool]]
+    chosen: list[int] = []
+    for _ in range(k):
+        open_pool = pool[~page.taken[pool]]
+        if len(open_pool) == 0:
+            break
+        scores = marginal_scores(strategy, ctx, page, params)[open_pool]
+        best = int(open_pool[int(np.argmax(scores))])
+        page.add(best)
+        chosen.append(best)
+    return chosen
+
+
+def scale_relevance(scores: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Min-max scale of the available items' scores to [0, 1] (0 elsewhere)."""
+    rel = np.zeros(len(scores), dtype=np.float64)
+    if not available.any():
+        return rel
+    vals = scores[available]
+    low, high = float(vals.min()), float(vals.max())
+    rel[available] = (vals - low) / (high - low) if high > low else 1.0
+    return rel

@@ -1,0 +1,162 @@
+"""SGCTR ("Infer As You Train", arXiv 2511.14403) at CPU scale, in PyTorch (training and export only).
+
+What the paper's abstract states: a generative objective learns feature dependencies in training, and
+the same generator refines the input features at inference. The details below are a reconstruction
+(see the method notes; marked [inferred] where no source gives them):
+
+- Backbone: one embedding table for all fields; DeepFM-style head = FM pairwise term + MLP over the
+  concatenated field embeddings (the first-order term is left out so every input passes through the
+  embeddings that refinement rewrites).
+- Generator G: an MLP over the concatenated field embeddings with a per-field output projection.
+  Its first layer is a sum of per-field terms W_f e_f, so "field k masked, all others observed" is
+  `total - W_k e_k + W_k m_k`: all F leave-one-out generations cost one batched pass. [inferred]
+- Training: noise a share lambda of the fields (half replaced by a [MASK] vector, half by another row's
+  value, i.e. masked + uniform-transition discrete diffusion [inferred]); lambda = lambda_max(progress) *
+  (1 - cos(pi/2 * t/T)), t ~ U{1..T}, with lambda_max growing over training. G predicts each noised
+  field's true value by a softmax over the cosine to the distinct in-batch values of that field
+  (sampled softmax with in-batch negatives, as the notes describe).
+- Inference (the symmetric part): K passes; in each pass every field k is regenerated from the others,
+  g_k = G_k(x_{-k}); the observed embedding is kept with weight a_k = sigmoid(s_k * (cos(e_k, g_k) - b_k))
+  and replaced by g_k (rescaled to |e_k|) with 1 - a_k; then the head predicts. [inferred formula]
+  K = 0 is the plain discriminative model. The gates are trained through a CTR loss on refined,
+  noised inputs (one pass), so refinement is trained the way it is used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class SGCTRConfig:
+    dim: int = 16
+    gen_hidden: int = 64
+    mlp_hidden: tuple[int, ...] = (128, 64)
+    temperature: float = 0.1  # of the cosine softmax
+    gen_weight: float = 0.2  # mu: weight of the masked-feature loss
+    steps_t: int = 10  # T of the noise schedule
+    noise_start: float = 0.1  # lambda_max at the start of training ...
+    noise_end: float = 0.5  # ... and at the end
+    max_passes: int = 3  # K exported to ONNX (outputs K = 0..max_passes)
+
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class SGCTR(nn.Module):
+    def __init__(self, field_sizes: list[int], config: SGCTRConfig | None = None):
+        super().__init__()
+        cfg = config or SGCTRConfig()
+        self.config = cfg
+        n_fields, dim, hidden = len(field_sizes), cfg.dim, cfg.gen_hidden
+        self.n_fields = n_fields
+        self.embedding = nn.Embedding(sum(field_sizes), dim)
+        nn.init.normal_(self.embedding.weight, std=0.05)
+        self.mask_token = nn.Parameter(torch.randn(n_fields, dim) * 0.05)
+        self.gen_in = nn.Parameter(torch.randn(n_fields, dim, hidden) / math.sqrt(n_fields * dim))
+        self.gen_in_bias = nn.Parameter(torch.zeros(hidden))
+        self.gen_mid = nn.Linear(hidden, hidden)
+        self.gen_out = nn.Parameter(torch.randn(n_fields, hidden, dim) / math.sqrt(hidden))
+        self.gen_out_bias = nn.Parameter(torch.zeros(n_fields, dim))
+        # Gates start near "keep the observed value" (a ~ 0.9 at zero agreement).
+        self.gate_scale = nn.Parameter(torch.full((n_fields,), 5.0))
+        self.gate_shift = nn.Parameter(torch.full((n_fields,), -0.45))
+        layers: list[nn.Module] = []
+        width = n_fields * dim
+        for size in cfg.mlp_hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.mlp = nn.Sequential(*layers)
+
+    # -- generator ---------------------------------------------------------------------------
+    def _gen_hidden(self, pre: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.gen_mid(F.relu(pre)))
+
+    def generate_noised(self, emb_noised: torch.Tensor) -> torch.Tensor:
+        """Generate every field from one noised input (training): (B, F, d) -> (B, F, d).
+
+        The input is the same for every target field here, so the hidden layers run once per row.
+        """
+        pre = torch.einsum("bfd,fdh->bh", emb_noised, self.gen_in) + self.gen_in_bias
+        return torch.einsum("bh,fhd->bfd", self._gen_hidden(pre), self.gen_out) + self.gen_out_bias
+
+    def generate_leave_one_out(self, emb: torch.Tensor) -> torch.Tensor:
+        """g_k = G_k(x with only field k masked), for all k in one pass: (B, F, d) -> (B, F, d)."""
+        parts = torch.einsum("bfd,fdh->bfh", emb, self.gen_in)
+        mask_parts = torch.einsum("fd,fdh->fh", self.mask_token, self.gen_in)
+        pre = parts.sum(1, keepdim=True) - parts + mask_parts.unsqueeze(0) + self.gen_in_bias
+        return torch.einsum("bfh,fhd->bfd", self._gen_hidden(pre), self.gen_out) + self.gen_out_bias
+
+    # -- inference-time refinement -------------------------------------------------------------
+    def refine_once(self, emb: torch.Tensor) -> torch.Tensor:
+        gen = self.generate_leave_one_out(emb)
+        agreement = F.cosine_similarity(emb, gen, dim=-1, eps=1e-6)
+        keep = torch.sigmoid(self.gate_scale * (agreement - self.gate_shift)).unsqueeze(-1)
+        scale = emb.norm(dim=-1, keepdim=True) / gen.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return keep * emb + (1 - keep) * gen * scale
+
+    def head(self, emb: torch.Tensor) -> torch.Tensor:
+        """CTR logit from field embeddings (B, F, d) -> (B,)."""
+        summed = emb.sum(1)
+        fm = 0.5 * (summed.pow(2) - emb.pow(2).sum(1)).sum(-1)
+        return self.mlp(emb.flatten(1)).squeeze(-1) + fm
+
+    def logits(self, ids: torch.Tensor, passes: int = 0) -> torch.Tensor:
+        emb = self.embedding(ids)
+        for _ in range(passes):
+            emb = self.refine_once(emb)
+        return self.head(emb)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Click probabilities for K = 0..max_passes: (B, F) int64 -> (B, K+1). This is what ONNX gets."""
+        emb = self.embedding(ids)
+        outs = [self.head(emb)]
+        for _ in range(self.config.max_passes):
+            emb = self.refine_once(emb)
+            outs.append(self.head(emb))
+        return torch.sigmoid(torch.stack(outs, dim=1))
+
+    # -- training objective ----------------------------------------------------------------------
+    def noise_share(self, progress: float, generator: torch.Generator) -> float:
+        cfg = self.config
+        lam_max = cfg.noise_start + (cfg.noise_end - cfg.noise_start) * progress
+        t = int(torch.randint(1, cfg.steps_t + 1, (1,), generator=generator))
+        return lam_max * (1 - math.cos(math.pi / 2 * t / cfg.steps_t))
+
+    def _swap_rows(self, ids: torch.Tensor, where: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Replace the cells in `where` by the same field's value in a random row of the batch."""
+        donors = torch.randint(0, ids.shape[0], ids.shape, generator=generator)
+        return torch.where(where, torch.gather(ids, 0, donors), ids)
+
+    def generation_loss(self, ids: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+        noised = torch.rand(ids.shape, generator=generator) < share
+        if not noised.any():
+            return ids.new_zeros((), dtype=torch.float32)
+        masked = noised & (torch.rand(ids.shape, generator=generator) < 0.5)
+        emb_in = self.embedding(self._swap_rows(ids, noised & ~masked, generator))
+        emb_in = torch.where(masked.unsqueeze(-1), self.mask_token.expand_as(emb_in), emb_in)
+        gen = F.normalize(self.generate_noised(emb_in), dim=-1)
+        losses = []
+        for f in range(self.n_fields):
+            rows = noised[:, f].nonzero().squeeze(1)
+            if len(rows) == 0:
+                continue
+            # Candidates = the distinct values of this field in the batch (in-batch sampled softmax).
+            values, target = torch.unique(ids[:, f], return_inverse=True)
+            cands = F.normalize(self.embedding(values), dim=-1)
+            logits = gen[rows, f] @ cands.t() / self.config.temperature
+            losses.append(F.cross_entropy(logits, target[rows], reduction="sum"))
+        return torch.stack(losses).sum() / noised.sum()
+
+    def loss(self, ids: torch.Tensor, labels: torch.Tensor, progress: float, generator: torch.Generator) -> torch.Tensor:
+        share = self.noise_share(progress, generator)
+        clean = F.binary_cross_entropy_with_logits(self.logits(ids), labels)
+        noisy_ids = self._swap_rows(ids, torch.rand(ids.shape, generator=generator) < share, generator)
+        refined = F.binary_cross_entropy_with_logits(self.logits(noisy_ids, passes=1), labels)
+        return clean + refined + self.config.gen_weight * self.generation_loss(ids, share, generator)

@@ -1,0 +1,132 @@
+"""Training loop shared by SGCTR and the FM baseline (PyTorch, CPU, one thread by default).
+
+`train_sgctr(table)` is the whole recipe: a stratified validation share is carved out of the training
+rows, the field vocabularies are fitted on the rest, the model trains with early stopping on the
+validation log-loss, and the number of refinement passes used by default is picked on validation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from placecell.tools.ctr.data import RawTable, check_trainable, stratified_split
+from placecell.tools.ctr.encoding import FieldEncoder
+from placecell.tools.ctr.metrics import auc, logloss
+from placecell.tools.ctr.model import SGCTR, SGCTRConfig
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    patience: int = 3
+    val_share: float = 0.1
+    min_count: int = 2
+    seed: int = 0
+    threads: int = 1
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainLog:
+    epochs_run: int = 0
+    best_epoch: int = 0
+    seconds: float = 0.0
+    val_logloss: list[float] = field(default_factory=list)
+    val_auc: list[float] = field(default_factory=list)
+
+
+@dataclass
+class TrainedCTR:
+    model: SGCTR
+    encoder: FieldEncoder
+    config: TrainConfig
+    log: TrainLog
+    default_passes: int
+    val_auc_by_passes: list[float]
+
+
+def predict(model: torch.nn.Module, ids: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """Probabilities (n, outputs): for SGCTR one column per refinement pass count K = 0..max."""
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(ids), batch):
+            outs.append(model(torch.as_tensor(ids[start : start + batch])).numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 1), dtype=np.float32)
+
+
+def fit(
+    model: torch.nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    cfg: TrainConfig,
+    progress: Callable[[str], None] | None = None,
+) -> TrainLog:
+    """Adam with early stopping on the validation log-loss of the first output (K = 0)."""
+    torch.set_num_threads(cfg.threads)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ids, labels = torch.as_tensor(train[0]), torch.as_tensor(train[1])
+    log, best_state, best, started = TrainLog(), None, float("inf"), time.time()
+    total_steps = cfg.epochs * max(1, -(-len(ids) // cfg.batch_size))
+    step = 0
+    for epoch in range(cfg.epochs):
+        model.train()
+        for batch in torch.randperm(len(ids), generator=gen).split(cfg.batch_size):
+            loss = model.loss(ids[batch], labels[batch], step / total_steps, gen)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        probs = predict(model, val[0])[:, 0]
+        log.val_logloss.append(logloss(val[1], probs))
+        log.val_auc.append(auc(val[1], probs))
+        log.epochs_run = epoch + 1
+        if progress:
+            progress(f"epoch {epoch + 1}: val logloss {log.val_logloss[-1]:.4f} auc {log.val_auc[-1]:.4f}")
+        if log.val_logloss[-1] < best - 1e-5:
+            best, log.best_epoch = log.val_logloss[-1], epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif epoch + 1 - log.best_epoch >= cfg.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    log.seconds = round(time.time() - started, 1)
+    return log
+
+
+def split_for_validation(table: RawTable, cfg: TrainConfig) -> tuple[RawTable, RawTable]:
+    check_trainable(table, "training data")
+    fit_idx, val_idx = stratified_split(table.labels, cfg.val_share, np.random.default_rng(cfg.seed + 1000))
+    fit_part, val_part = table.take(fit_idx), table.take(val_idx)
+    # With a handful of clicks one side can end up with a single class; say so rather than fail later.
+    check_trainable(val_part, f"validation split ({cfg.val_share:.0%} of {len(table)} rows; too few clicks?)")
+    return fit_part, val_part
+
+
+def train_sgctr(
+    table: RawTable,
+    cfg: TrainConfig | None = None,
+    model_cfg: SGCTRConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainedCTR:
+    cfg = cfg or TrainConfig()
+    torch.manual_seed(cfg.seed)
+    fit_part, val_part = split_for_validation(table, cfg)
+    encoder = FieldEncoder.fit(table.schema.fields, fit_part.values, cfg.min_count)
+    model = SGCTR(encoder.field_sizes, model_cfg)
+    val_ids = encoder.transform(val_part.values)
+    log = fit(model, (encoder.transform(fit_part.values), fit_part.labels), (val_ids, val_part.labels), cfg, progress)
+    val_probs = predict(model, val_ids)
+    val_aucs = [auc(val_part.labels, val_probs[:, k]) for k in range(val_probs.shape[1])]
+    return TrainedCTR(model, encoder, cfg, log, int(np.argmax(val_aucs)), val_aucs)

@@ -1,0 +1,181 @@
+"""In-process GGUF backend on llama-cpp-python.
+
+One `Llama` per process, guarded by a lock (one instance is not safe for two concurrent
+completions). Prompts are rendered with the model's own chat template and sent through
+`create_completion`, which reuses the KV cache of the longest common token prefix with the
+previous call: keeping fixed instructions first makes repeated calls (extraction over many
+passages) evaluate only the new part. Next-token distributions are read through a logits
+processor (it sees the last logits row) so `logits_all` stays off (see MODELS.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from placecell.errors import ModelError, PlacecellError
+from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, Message, entropy_from_logits
+from placecell.tools.llm.usage import record
+
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class LlamaCppLLM(LLM):
+    def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int = 0, model_id: str | None = None,
+                 seed: int = 0):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        path = Path(model_path)
+        try:
+            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or None, n_batch=512,
+                             logits_all=False, verbose=False, seed=seed)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"could not load model {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        self.path = path
+        self.n_ctx = n_ctx
+        self.model_id = model_id or path.name
+        meta = self.llm.metadata or {}
+        eos = self._token_text(self.llm.token_eos())
+        bos = self._token_text(self.llm.token_bos())
+        template = meta.get("tokenizer.chat_template") or CHATML
+        self.formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
+                                             add_generation_prompt=True)
+        self.stop = [s for s in {eos, "<|im_end|>", "<|endoftext|>"} if s]
+        self.lock = threading.RLock()
+
+    def _token_text(self, token_id: int) -> str:
+        if token_id is None or token_id < 0:
+            return ""
+        return self.llm.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
+
+    # -- prompt handling ---------------------------------------------------------------
+    def render(self, messages: list[Message], prefix: str = "") -> str:
+        return self.formatter(messages=messages).prompt + prefix
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _budget(self, prompt: str, max_tokens: int) -> tuple[int, int]:
+        n_prompt = self.count_tokens(prompt) + 1
+        room = self.n_ctx - n_prompt
+        if room < 8:
+            raise PlacecellError(
+                f"prompt of {n_prompt} tokens does not fit the model context of {self.n_ctx} tokens "
+                "(raise PLACECELL_N_CTX or lower top_k)"
+            )
+        return n_prompt, min(max_tokens, room)
+
+    def _complete(self, prompt: str, *, max_tokens: int, temperature: float, stop, grammar=None,
+                  logits_processor=None, node: str) -> ChatResult:
+        n_prompt, max_tokens = self._budget(prompt, max_tokens)
+        start = time.perf_counter()
+        with self.lock:
+            out = self.llm.create_completion(
+                prompt, max_tokens=max_tokens, temperature=temperature, top_k=1 if temperature == 0 else 40,
+                stop=list(stop or []) + self.stop, grammar=grammar, logits_processor=logits_processor,
+            )
+        seconds = time.perf_counter() - start
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        result = ChatResult(
+            text=choice["text"], prompt_tokens=usage.get("prompt_tokens", n_prompt),
+            completion_tokens=usage.get("completion_tokens", 0), seconds=seconds,
+            finish_reason=choice.get("finish_reason") or "stop",
+        )
+        record(node, result.prompt_tokens, result.completion_tokens, seconds)
+        return result
+
+    # -- the interface -----------------------------------------------------------------
+    def chat(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> ChatResult:
+        return self._complete(self.render(messages), max_tokens=max_tokens, temperature=temperature, stop=stop,
+                              node=node)
+
+    def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> Iterator[str]:
+        prompt = self.render(messages)
+        n_prompt, max_tokens = self._budget(prompt, max_tokens)
+        start = time.perf_counter()
+        n_out = 0
+        with self.lock:
+            try:
+                for chunk in self.llm.create_completion(
+                    prompt, max_tokens=max_tokens, temperature=temperature, top_k=1 if temperature == 0 else 40,
+                    stop=list(stop or []) + self.stop, stream=True,
+                ):
+                    piece = chunk["choices"][0]["text"]
+                    n_out += 1
+                    if piece:
+                        yield piece
+            finally:
+                # Runs on normal end, on an early close (Ctrl-C) and on errors alike.
+                record(node, n_prompt, n_out, time.perf_counter() - start)
+
+    def chat_json(self, messages, schema: dict, *, max_tokens=512, node="json") -> ChatResult:
+        from llama_cpp import LlamaGrammar
+        import json
+
+        grammar = _grammar_cache(json.dumps(schema, sort_keys=True), LlamaGrammar)
+        return self._complete(self.render(messages), max_tokens=max_tokens, temperature=0.0, stop=None,
+                              grammar=grammar, node=node)
+
+    def next_token_probs(self, messages, candidates, *, prefix="", node="probe") -> dict[str, float]:
+        captured: list[np.ndarray] = []
+
+        def capture(input_ids, scores):
+            if not captured:
+                captured.append(np.array(scores, dtype=np.float64))
+            return scores
+
+        self._complete(self.render(messages, prefix), max_tokens=1, temperature=0.0, stop=None,
+                       logits_processor=[capture], node=node)
+        logits = captured[0]
+        logits = logits - logits.max()
+        probs = np.exp(logits)
+        probs /= probs.sum()
+        out: dict[str, float] = {}
+        for cand in candidates:
+            # Take the more probable of the bare and the space-prefixed first token.
+            ids = {self._first_token(cand), self._first_token(" " + cand)}
+            out[cand] = float(max(probs[i] for i in ids))
+        total = sum(out.values()) or 1.0
+        return {k: v / total for k, v in out.items()}
+
+    def _first_token(self, text: str) -> int:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)[0]
+
+    def generate_with_entropy(self, messages, *, max_tokens=256, node="generate") -> GenerationTrace:
+        entropies: list[float] = []
+
+        def track(input_ids, scores):
+            entropies.append(entropy_from_logits(scores))
+            return scores
+
+        result = self._complete(self.render(messages), max_tokens=max_tokens, temperature=0.0, stop=None,
+                                logits_processor=[track], node=node)
+        token_ids = self.llm.tokenize(result.text.encode("utf-8"), add_bos=False, special=False)
+        tokens = [self._token_text(t) for t in token_ids]
+        # Re-tokenising the text can differ from the generated ids by a token at the edges;
+        # align the entropy list to the token list so callers can zip them.
+        ents = (entropies + [entropies[-1] if entropies else 0.0] * len(tokens))[: len(tokens)]
+        return GenerationTrace(text=result.text, prompt_tokens=result.prompt_tokens,
+                               completion_tokens=result.completion_tokens, seconds=result.seconds,
+                               finish_reason=result.finish_reason, tokens=tokens, entropies=ents)
+
+
+_grammars: dict[str, object] = {}
+_grammar_lock = threading.Lock()
+
+
+def _grammar_cache(schema_json: str, grammar_cls):
+    # Converting a schema to a grammar costs milliseconds but happens for every passage.
+    with _grammar_lock:
+        if schema_json not in _grammars:
+            _grammars[schema_json] = grammar_cls.from_json_schema(schema_json, verbose=False)
+        return _grammars[schema_json]

@@ -1,0 +1,132 @@
+"""Any OpenAI-compatible chat endpoint (llama.cpp server, llama-cpp-python's server, vLLM, OpenAI).
+
+Servers disagree on how a JSON schema is requested: OpenAI, vLLM and llama.cpp's `llama-server`
+take `{"type": "json_schema", "json_schema": {...}}`; llama-cpp-python's server takes
+`{"type": "json_object", "schema": {...}}`. `schema_format` says which one to send.
+Next-token probabilities come from `logprobs`/`top_logprobs` where the server offers them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Iterator
+
+import httpx
+
+from placecell.errors import PlacecellError
+from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, entropy_from_logprobs
+from placecell.tools.llm.usage import record
+
+
+class OpenAICompatLLM(LLM):
+    def __init__(self, base_url: str, *, model: str = "local", api_key: str = "not-needed",
+                 schema_format: str = "json_schema", timeout: float = 300.0, n_ctx: int = 8192):
+        if not base_url:
+            raise PlacecellError("PLACECELL_LLM_BASE_URL is empty: set the OpenAI-compatible endpoint URL")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.schema_format = schema_format
+        self.n_ctx = n_ctx
+        self.model_id = f"openai:{self.base_url}:{model}"
+        self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
+
+    def _post(self, payload: dict) -> dict:
+        try:
+            resp = self.client.post(f"{self.base_url}/chat/completions", json={"model": self.model, **payload})
+        except httpx.HTTPError as exc:
+            raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
+        if resp.status_code >= 400:
+            raise PlacecellError(f"LLM endpoint {self.base_url} answered {resp.status_code}: {resp.text[:200]}")
+        return resp.json()
+
+    def _call(self, messages, *, node: str, **payload) -> tuple[ChatResult, dict]:
+        start = time.perf_counter()
+        data = self._post({"messages": messages, **payload})
+        seconds = time.perf_counter() - start
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        text = (choice.get("message") or {}).get("content") or ""
+        result = ChatResult(text=text, prompt_tokens=usage.get("prompt_tokens", 0),
+                            completion_tokens=usage.get("completion_tokens", 0), seconds=seconds,
+                            finish_reason=choice.get("finish_reason") or "stop")
+        record(node, result.prompt_tokens, result.completion_tokens, seconds)
+        return result, choice
+
+    def chat(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> ChatResult:
+        payload = {"max_tokens": max_tokens, "temperature": temperature}
+        if stop:
+            payload["stop"] = stop
+        return self._call(messages, node=node, **payload)[0]
+
+    def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> Iterator[str]:
+        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
+                   "temperature": temperature, "stream": True}
+        if stop:
+            payload["stop"] = stop
+        start = time.perf_counter()
+        n_out = 0
+        try:
+            with self.client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as resp:
+                if resp.status_code >= 400:
+                    raise PlacecellError(f"LLM endpoint {self.base_url} answered {resp.status_code}")
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    body = line[5:].strip()
+                    if body == "[DONE]":
+                        break
+                    delta = (json.loads(body)["choices"] or [{}])[0].get("delta") or {}
+                    piece = delta.get("content") or ""
+                    if piece:
+                        n_out += 1
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
+        finally:
+            n_prompt = sum(self.count_tokens(m.get("content", "")) for m in messages)
+            record(node, n_prompt, n_out, time.perf_counter() - start)
+
+    def response_format(self, schema: dict) -> dict:
+        if self.schema_format == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": False}}
+
+    def chat_json(self, messages, schema, *, max_tokens=512, node="json") -> ChatResult:
+        return self._call(messages, node=node, max_tokens=max_tokens, temperature=0.0,
+                          response_format=self.response_format(schema))[0]
+
+    def next_token_probs(self, messages, candidates, *, prefix="", node="probe") -> dict[str, float]:
+        msgs = list(messages)
+        if prefix:
+            msgs = msgs + [{"role": "assistant", "content": prefix}]
+        try:
+            _, choice = self._call(msgs, node=node, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20)
+            top = choice["logprobs"]["content"][0]["top_logprobs"]
+            table = {t["token"].strip().lower(): math.exp(t["logprob"]) for t in top}
+        except (PlacecellError, KeyError, IndexError, TypeError):
+            # No logprobs on this server: one constrained pick instead, as a hard 0/1 vote.
+            result, _ = self._call(msgs, node=node, max_tokens=4, temperature=0.0)
+            said = result.text.strip().lower()
+            table = {c.lower(): float(said.startswith(c.lower())) for c in candidates}
+        out = {c: table.get(c.lower(), 0.0) for c in candidates}
+        total = sum(out.values())
+        if total <= 0:
+            return {c: 1.0 / len(candidates) for c in candidates}
+        return {k: v / total for k, v in out.items()}
+
+    def generate_with_entropy(self, messages, *, max_tokens=256, node="generate") -> GenerationTrace:
+        try:
+            result, choice = self._call(messages, node=node, max_tokens=max_tokens, temperature=0.0,
+                                        logprobs=True, top_logprobs=20)
+            content = choice["logprobs"]["content"]
+            tokens = [c["token"] for c in content]
+            ents = [entropy_from_logprobs([t["logprob"] for t in c["top_logprobs"]]) for c in content]
+        except (KeyError, TypeError, PlacecellError):
+            result = self.chat(messages, max_tokens=max_tokens, node=node)
+            tokens = result.text.split()
+            ents = [1.0] * len(tokens)  # no distribution available: uniform uncertainty
+        return GenerationTrace(text=result.text, prompt_tokens=result.prompt_tokens,
+                               completion_tokens=result.completion_tokens, seconds=result.seconds,
+                               tokens=tokens, entropies=ents)

@@ -1,0 +1,192 @@
+"""Turn ingest inputs into passages: files (.txt .md .html .pdf), folders, JSONL corpora of
+{"title", "text"} and URLs.
+
+A JSONL record is one passage, never split: its passage string is `title + "\n" + text`
+(NeuroPath/HippoRAG). Files and pages are chunked on paragraph boundaries. Problems with one
+input (binary, empty, unreadable, a bad JSONL line, an unreachable URL) become warnings that
+name it; the good inputs still load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from placecell.tools.stores.passages import Passage, passage_id
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
+HTML_SUFFIXES = {".html", ".htm"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
+
+
+@dataclass
+class LoadResult:
+    passages: list[Passage] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sources: int = 0
+
+
+def is_url(text: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text))
+
+
+def record_passage(title: str, text: str, source: str) -> Passage:
+    full = f"{title}\n{text}" if title else text
+    return Passage(id=passage_id(full), title=title, text=full, source=source)
+
+
+def chunk_text(text: str, max_chars: int = 1200) -> list[str]:
+    """Paragraph-packed chunks of at most ~max_chars; a longer paragraph is split on sentences."""
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    pieces: list[str] = []
+    for p in paras:
+        if len(p) <= max_chars:
+            pieces.append(p)
+            continue
+        sentences = re.split(r"(?<=[.!?])\s+", p)
+        buf = ""
+        for s in sentences:
+            while len(s) > max_chars:  # no sentence boundary at all: hard cut
+                pieces.append(s[:max_chars])
+                s = s[max_chars:]
+            if buf and len(buf) + 1 + len(s) > max_chars:
+                pieces.append(buf)
+                buf = s
+            else:
+                buf = f"{buf} {s}".strip()
+        if buf:
+            pieces.append(buf)
+    chunks: list[str] = []
+    buf = ""
+    for piece in pieces:
+        if buf and len(buf) + 2 + len(piece) > max_chars:
+            chunks.append(buf)
+            buf = piece
+        else:
+            buf = f"{buf}\n\n{piece}".strip()
+    if buf:
+        chunks.append(buf)
+    return chunks
+
+
+def document_passages(title: str, text: str, source: str, max_chars: int) -> list[Passage]:
+    return [record_passage(title, chunk, source) for chunk in chunk_text(text, max_chars)]
+
+
+def _read_text_file(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+
+
+def _html_text(html: str, url: str = "") -> tuple[str, str]:
+    from placecell.tools.web.fetch import extract_text
+
+    return extract_text(html, url)
+
+
+def _pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        return "\n\n".join((page.extract_text() or "") for page in reader.pages)
+    except (PdfReadError, ValueError, KeyError) as exc:
+        raise ValueError(f"unreadable PDF ({str(exc)[:80]})") from None
+
+
+def load_jsonl(path: Path, result: LoadResult) -> None:
+    bad: list[int] = []
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+                title, text = str(rec.get("title", "")).strip(), str(rec["text"]).strip()
+                if not text:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError, AttributeError):
+                bad.append(lineno)
+                continue
+            result.passages.append(record_passage(title, text, f"{path}:{lineno}"))
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+        result.warnings.append(f"{path}: skipped {len(bad)} bad JSONL line(s): {shown}")
+
+
+def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            load_jsonl(path, result)
+            return
+        if suffix == ".pdf":
+            text, title = _pdf_text(path), path.stem
+        elif suffix in HTML_SUFFIXES:
+            text, title = _html_text(_read_text_file(path))
+            title = title or path.stem
+        else:
+            text, title = _read_text_file(path), path.stem
+    except (ValueError, OSError) as exc:
+        result.warnings.append(f"{path}: skipped ({exc})")
+        return
+    if not text.strip():
+        result.warnings.append(f"{path}: skipped (empty)")
+        return
+    result.passages.extend(document_passages(title, text, str(path), max_chars))
+
+
+def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout: float, max_bytes: int) -> None:
+    from placecell.errors import PlacecellError
+    from placecell.tools.web.fetch import fetch_page
+
+    try:
+        page = fetch_page(url, allow_hosts=allow_hosts, timeout=timeout, max_bytes=max_bytes)
+    except PlacecellError as exc:
+        result.warnings.append(f"{url}: skipped ({exc})")
+        return
+    if not page.text.strip():
+        result.warnings.append(f"{url}: skipped (no text extracted)")
+        return
+    result.passages.extend(document_passages(page.title or url, page.text, url, max_chars))
+
+
+def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), timeout: float = 20.0,
+                 max_bytes: int = 5_000_000) -> LoadResult:
+    result = LoadResult()
+    for src in sources:
+        result.sources += 1
+        if is_url(src):
+            if src.lower().startswith("file:"):
+                result.warnings.append(f"{src}: skipped (file: URLs are refused; pass the path instead)")
+            else:
+                load_url(src, result, max_chars, allow_hosts, timeout, max_bytes)
+            continue
+        path = Path(src).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            if not files:
+                result.warnings.append(f"{path}: no supported files ({', '.join(sorted(SUPPORTED))})")
+            for f in files:
+                load_file(f, result, max_chars)
+        elif path.is_file():
+            if path.suffix.lower() not in SUPPORTED:
+                result.warnings.append(f"{path}: skipped (unsupported type {path.suffix or 'none'})")
+            else:
+                load_file(path, result, max_chars)
+        else:
+            result.warnings.append(f"{path}: not found")
+    # Same content twice (two files, or a repeated record) is one passage.
+    unique: dict[str, Passage] = {}
+    for p in result.passages:
+        unique.setdefault(p.id, p)
+    result.passages = list(unique.values())
+    return result

@@ -1,0 +1,1 @@
+"""Stores: passage registry (SQLite), vectors (Chroma), knowledge graph (networkx), caches."""

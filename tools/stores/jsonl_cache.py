@@ -1,0 +1,61 @@
+"""An append-only JSONL cache: `{"key": ..., "value": ...}` per line.
+
+Git-friendly (committed eval caches diff line by line) and crash-safe: each record is one
+flushed, fsynced line, and a torn last line from a killed process is ignored (and cut) on load,
+so reruns resume without losing or duplicating anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+
+class JsonlCache:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] = {}
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        good_bytes = 0
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break  # torn write from a killed process
+                try:
+                    rec = json.loads(raw)
+                    self._data[rec["key"]] = rec["value"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    break
+                good_bytes += len(raw)
+        if good_bytes < self.path.stat().st_size:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_bytes)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str, default=None):
+        return self._data.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        line = json.dumps({"key": key, "value": value}, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            if key in self._data and self._data[key] == value:
+                return
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._data[key] = value

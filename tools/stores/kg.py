@@ -1,0 +1,126 @@
+"""The knowledge graph: entity nodes, triple edges that remember their passage, alias edges.
+
+A networkx MultiDiGraph. Triple edges carry `kind="triple"`, `relation` and `passage`; alias
+edges (pseudo-coreference, NeuroPath §1.3: cosine >= 0.8, at most 5 per node) carry
+`kind="alias"` and `score`. Saved atomically as node-link JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from placecell.tools.stores.atomic import write_json_atomic
+
+_NON_ALNUM = re.compile(r"[^a-z0-9 ]")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_entity(text: str) -> str:
+    """NeuroPath's normalisation: lowercase, non-alphanumerics to spaces, collapse, strip."""
+    return _SPACES.sub(" ", _NON_ALNUM.sub(" ", str(text).lower())).strip()
+
+
+Triple = tuple[str, str, str]
+
+
+class KnowledgeGraph:
+    def __init__(self) -> None:
+        self.g = nx.MultiDiGraph()
+        self.passage_triples: dict[str, list[Triple]] = defaultdict(list)
+        self.entity_passages: dict[str, set[str]] = defaultdict(set)
+
+    # -- building ----------------------------------------------------------------------
+    def add_passage(self, passage_id: str, triples: list[list[str]]) -> int:
+        """Add a passage's triples (normalised, de-duplicated). Returns how many were new."""
+        added = 0
+        seen = set(self.passage_triples.get(passage_id, []))
+        for triple in triples:
+            if len(triple) != 3:
+                continue
+            h, r, t = normalize_entity(triple[0]), str(triple[1]).strip().lower(), normalize_entity(triple[2])
+            if not h or not t or not r or h == t or (h, r, t) in seen:
+                continue
+            seen.add((h, r, t))
+            self.g.add_edge(h, t, key=f"{passage_id}|{r}", kind="triple", relation=r, passage=passage_id)
+            self.passage_triples[passage_id].append((h, r, t))
+            self.entity_passages[h].add(passage_id)
+            self.entity_passages[t].add(passage_id)
+            added += 1
+        return added
+
+    def add_aliases(self, embed, threshold: float = 0.8, per_node: int = 5) -> int:
+        """Alias edges between entity names whose embeddings have cosine >= threshold."""
+        for u, v, k in [(u, v, k) for u, v, k, d in self.g.edges(keys=True, data=True) if d["kind"] == "alias"]:
+            self.g.remove_edge(u, v, k)
+        names = self.entities()
+        if len(names) < 2:
+            return 0
+        vecs = embed(names)
+        added = 0
+        for start in range(0, len(names), 1024):
+            sims = vecs[start : start + 1024] @ vecs.T
+            for row, i in enumerate(range(start, min(start + 1024, len(names)))):
+                sims[row, i] = -1.0
+                top = np.argpartition(-sims[row], min(per_node, len(names) - 1))[:per_node]
+                for j in top:
+                    if sims[row, j] >= threshold:
+                        self.g.add_edge(names[i], names[j], key="alias", kind="alias", score=float(sims[row, j]))
+                        added += 1
+        return added
+
+    # -- reading -----------------------------------------------------------------------
+    def entities(self) -> list[str]:
+        return sorted(self.entity_passages)
+
+    def triples(self) -> list[tuple[str, str, str, str]]:
+        return [(h, r, t, pid) for pid, ts in self.passage_triples.items() for h, r, t in ts]
+
+    def n_triples(self) -> int:
+        return sum(len(ts) for ts in self.passage_triples.values())
+
+    def n_aliases(self) -> int:
+        return sum(1 for _, _, d in self.g.edges(data=True) if d["kind"] == "alias")
+
+    def aliases(self, entity: str) -> list[str]:
+        if entity not in self.g:
+            return []
+        return sorted({v for _, v, d in self.g.out_edges(entity, data=True) if d["kind"] == "alias"})
+
+    def triples_with(self, entity: str) -> list[tuple[str, str, str, str]]:
+        """Every triple containing `entity`, in every passage that contains it: (h, r, t, passage)."""
+        out = []
+        for pid in sorted(self.entity_passages.get(entity, ())):
+            for h, r, t in self.passage_triples[pid]:
+                if entity in (h, t):
+                    out.append((h, r, t, pid))
+        return out
+
+    # -- persistence -------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {"version": 1, "passages": {pid: [list(t) for t in ts] for pid, ts in self.passage_triples.items()},
+                "aliases": [[u, v, d["score"]] for u, v, d in self.g.edges(data=True) if d["kind"] == "alias"]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "KnowledgeGraph":
+        kg = cls()
+        for pid, ts in data.get("passages", {}).items():
+            kg.add_passage(pid, ts)
+        for u, v, score in data.get("aliases", []):
+            kg.g.add_edge(u, v, key="alias", kind="alias", score=score)
+        return kg
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "KnowledgeGraph":
+        p = Path(path)
+        if not p.exists():
+            return cls()
+        return cls.from_json(json.loads(p.read_text(encoding="utf-8")))

@@ -1,0 +1,209 @@
+"""A safe page fetcher: `fetch_page(url, ...) -> FetchedPage` or `FetchError` with a one-line reason.
+
+Refuses non-http(s) and loopback/private/link-local/reserved targets on every redirect hop unless
+the host is allowed (`safety.py`), caps bytes while streaming and time over the whole exchange
+(`transport.py`), accepts HTML and plain text only, honours robots.txt (`robots.py`), extracts
+the main text with trafilatura after dropping hidden elements, and caches good pages only:
+an error, an empty extraction or a non-2xx status is never written to the cache.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from placecell.tools.kvcache import KVCache, content_key
+from placecell.tools.web.robots import ROBOTS, RobotsCache
+from placecell.tools.web.safety import FetchError, check_url
+from placecell.tools.web.transport import DEFAULT_USER_AGENT, get_capped, make_client
+from placecell.tools.web.untrusted import hidden_text_of, instruction_like, strip_hidden_html
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+TEXT_TYPES = ("text/plain",)
+ACCEPTED_TYPES = HTML_TYPES + TEXT_TYPES
+CACHE_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    url: str
+    final_url: str
+    status: int
+    content_type: str
+    title: str
+    text: str
+    # "instructions" / "hidden_instructions": the page addresses a model (see untrusted.py);
+    # evidence selection drops flagged pages.
+    flags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FetchedPage":
+        fields = {k: data[k] for k in ("url", "final_url", "status", "content_type", "title", "text")}
+        return cls(**fields, flags=tuple(data.get("flags", ())))
+
+
+class PageCache:
+    """Disk cache of successfully fetched pages (SQLite via KVCache), with a time-to-live."""
+
+    def __init__(self, path: str | Path, ttl_seconds: float = CACHE_TTL_SECONDS):
+        self.kv = KVCache(path, table="web_pages")
+        self.ttl = ttl_seconds
+
+    @staticmethod
+    def key(url: str) -> str:
+        return content_key("page", url)
+
+    def get(self, url: str) -> FetchedPage | None:
+        entry = self.kv.get_json(self.key(url))
+        if not entry or time.time() - entry.get("fetched_at", 0) > self.ttl:
+            return None
+        return FetchedPage.from_dict(entry["page"])
+
+    def put(self, page: FetchedPage) -> None:
+        if not good_page(page):  # the one gate: broken results never reach the disk
+            return
+        self.kv.put_json(self.key(page.url), {"fetched_at": time.time(), "page": page.to_dict()})
+
+
+def good_page(page: FetchedPage) -> bool:
+    return 200 <= page.status < 300 and bool(page.text.strip())
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    for enc in (charset, "utf-8"):
+        if not enc:
+            continue
+        try:
+            return body.decode(enc)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode("latin-1")
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _plain_text_of(html: str) -> str:
+    import lxml.html
+
+    try:
+        return lxml.html.fromstring(html).text_content()
+    except (ValueError, lxml.etree.ParserError):
+        return ""
+
+
+def extract_text(html: str, url: str = "") -> tuple[str, str]:
+    """(title, main text) of an HTML page, hidden elements removed. Short pages that
+    trafilatura judges too small fall back to the visible text of the document."""
+    import html as html_lib
+
+    import trafilatura
+
+    visible = strip_hidden_html(html)
+    text = trafilatura.extract(visible, url=url or None, include_comments=False, include_tables=True, favor_recall=True) or ""
+    if not text.strip():
+        text = _plain_text_of(visible)
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r"\n\s*\n+", "\n", text).strip()
+    match = _TITLE.search(html)
+    title = html_lib.unescape(re.sub(r"\s+", " ", match.group(1))).strip() if match else ""
+    return title, text
+
+
+def _page_from_response(raw, url: str) -> FetchedPage:
+    if not 200 <= raw.status < 300:
+        raise FetchError(f"HTTP {raw.status}", url)
+    if b"\x00" in raw.body[:2048]:
+        raise FetchError("binary content, not HTML or text", url)
+    decoded = _decode(raw.body, raw.charset)
+    if raw.content_type in HTML_TYPES:
+        title, text = extract_text(decoded, raw.final_url)
+    else:
+        title, text = "", decoded.strip()
+    if not text:
+        raise FetchError("no text could be extracted", url)
+    flags = []
+    if instruction_like(text):
+        flags.append("instructions")
+    if raw.content_type in HTML_TYPES and instruction_like(hidden_text_of(decoded)):
+        flags.append("hidden_instructions")
+    return FetchedPage(url, raw.final_url, raw.status, raw.content_type, title, text, tuple(flags))
+
+
+def fetch_page(
+    url: str,
+    *,
+    allow_hosts: tuple[str, ...] | list[str] = (),
+    timeout: float = 20.0,
+    max_bytes: int = 5_000_000,
+    user_agent: str = DEFAULT_USER_AGENT,
+    max_redirects: int = 5,
+    respect_robots: bool = True,
+    cache: PageCache | None = None,
+    client: httpx.Client | None = None,
+    robots: RobotsCache | None = None,
+) -> FetchedPage:
+    """Fetch one page safely. Raises FetchError (a PlacecellError) with a one-line reason."""
+    allow = tuple(allow_hosts)
+    if cache is not None:
+        hit = cache.get(url)
+        if hit is not None:
+            return hit
+    own_client = client is None
+    client = client or make_client(user_agent)
+    try:
+        check_url(url, allow)  # refuse unsafe targets before anything (robots.txt included) is asked
+        if respect_robots:
+            refusal = (robots or ROBOTS).refusal(
+                client, url, allow_hosts=allow, timeout=min(timeout, 10.0), user_agent=user_agent
+            )
+            if refusal:
+                raise FetchError(refusal, url)
+        raw = get_capped(
+            client, url, allow_hosts=allow, timeout=timeout, max_bytes=max_bytes,
+            max_redirects=max_redirects, accept_types=ACCEPTED_TYPES, user_agent=user_agent,
+        )
+        page = _page_from_response(raw, url)
+    finally:
+        if own_client:
+            client.close()
+    if cache is not None:
+        cache.put(page)
+    return page
+
+
+def fetch_many(
+    urls: list[str],
+    *,
+    concurrency: int = 4,
+    **kwargs,
+) -> list[FetchedPage | FetchError]:
+    """Fetch pages in parallel (at most `concurrency` at once), one result per URL in input
+    order: a FetchedPage or the FetchError that explains the failure. Never raises for a page."""
+    unique = list(dict.fromkeys(urls))
+    user_agent = kwargs.get("user_agent", DEFAULT_USER_AGENT)
+    results: dict[str, FetchedPage | FetchError] = {}
+    lock = threading.Lock()
+
+    with make_client(user_agent) as client:
+
+        def one(u: str) -> None:
+            try:
+                outcome: FetchedPage | FetchError = fetch_page(u, client=client, **kwargs)
+            except FetchError as exc:
+                outcome = exc
+            with lock:
+                results[u] = outcome
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="fetch") as pool:
+            list(pool.map(one, unique))
+    return [results[u] for u in urls]

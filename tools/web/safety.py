@@ -1,0 +1,97 @@
+"""Which URLs a fetch may reach: http(s) only, and no loopback/private/link-local/reserved targets.
+
+The check resolves the host and looks at *every* address it resolves to (a name with one public
+and one private address is refused), and the fetcher repeats it on each redirect hop, so a public
+page cannot bounce the fetcher to `http://127.0.0.1/` or a cloud metadata address.
+Hosts in `allow_hosts` skip the address check (tests and the offline eval pass `127.0.0.1`).
+
+Residual risk, stated: the fetcher connects by name after the check, so a DNS server that answers
+differently within the same second (rebinding) is not covered. Pinning the connection to the
+checked address would need a custom transport; not done here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from placecell.errors import PlacecellError
+
+ALLOWED_SCHEMES = ("http", "https")
+
+
+class FetchError(PlacecellError):
+    """A page that was refused or could not be fetched; the message is one line naming why."""
+
+    def __init__(self, message: str, url: str = ""):
+        super().__init__(f"{message} ({url})" if url else message)
+        self.reason = message
+        self.url = url
+
+
+def _normalise_host(host: str) -> str:
+    return host.strip().strip("[]").lower().rstrip(".")
+
+
+def host_is_allowed(host: str, allow_hosts: tuple[str, ...] | list[str]) -> bool:
+    """True when `host` is listed in allow_hosts (names compared case-insensitively)."""
+    wanted = _normalise_host(host)
+    return any(_normalise_host(h) == wanted for h in allow_hosts)
+
+
+def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why an address must not be fetched, or None when it is a public unicast address."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return address_problem(ip.ipv4_mapped)
+    if ip.is_unspecified:
+        return "unspecified address"
+    if ip.is_loopback:
+        return "loopback address"
+    if ip.is_link_local:
+        return "link-local address"
+    if ip.is_private:
+        return "private address"
+    if ip.is_multicast:
+        return "multicast address"
+    if ip.is_reserved:
+        return "reserved address"
+    if not ip.is_global:
+        return "non-public address"
+    return None
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """All addresses `host` resolves to (an IP literal resolves to itself)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"cannot resolve host {host!r}: {exc}") from None
+    return sorted({info[4][0] for info in infos})
+
+
+def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
+    """Raise FetchError unless `url` is http(s) and every address of its host is public
+    (or the host is in allow_hosts)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        raise FetchError(f"refused: scheme {scheme or '(none)'!r} is not http or https", url)
+    host = parts.hostname
+    if not host:
+        raise FetchError("refused: URL has no host", url)
+    if parts.username or parts.password:
+        raise FetchError("refused: credentials in the URL", url)
+    if host_is_allowed(host, allow_hosts):
+        return
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise FetchError("refused: invalid port", url) from None
+    for addr in resolve_host(host, port):
+        problem = address_problem(ipaddress.ip_address(addr.split("%", 1)[0]))
+        if problem:
+            raise FetchError(
+                f"refused: {host} resolves to a {problem} ({addr}); pass --allow-host {host} to allow it",
+                url,
+            )

@@ -1,0 +1,95 @@
+"""Web content is untrusted data. Helpers that keep it that way.
+
+- `strip_hidden_html`: drops elements a reader would not see (display:none, visibility:hidden,
+  `hidden`, aria-hidden, zero font size) before extraction, because hidden text is the classic
+  carrier of injected instructions.
+- `instruction_like`: flags text that addresses a model ("ignore previous instructions",
+  "you must recommend", "system:"). Flagged spans never become evidence, and a page with any
+  flagged span contributes no evidence at all (its visible text was written to steer us).
+- `quote_as_data`: wraps page text for a prompt: fenced, with the fence characters removed from
+  the text so it cannot close the fence, and placed in the user turn, never the system turn.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px|pt|em|rem|%)?\s*(?:;|$)|opacity\s*:\s*0(?:\.0+)?\s*(?:;|$)",
+    re.IGNORECASE,
+)
+
+_INSTRUCTION_PATTERNS = [
+    r"\bignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|preceding)\s+(?:instructions?|prompts?|rules?|directions?)",
+    r"\bdisregard\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|system)\b",
+    r"\bforget\s+(?:all\s+|everything\s+)?(?:your|the|previous)\s+(?:instructions?|rules?)",
+    r"\b(?:you|assistant|model|ai)\s+(?:must|should|have to|are required to)\s+(?:always\s+)?(?:recommend|rank|say|answer|output|reply)",
+    r"\b(?:always|only)\s+recommend\b",
+    r"\brecommend\s+.{0,80}?\s+(?:above|before|instead of)\s+(?:all|any|every)",
+    r"(?:^|\n)\s*(?:system|assistant)\s*(?:prompt)?\s*:",
+    r"<\|?(?:im_start|system|assistant)\|?>",
+    r"\bnew\s+instructions?\s*:",
+]
+_INSTRUCTION = re.compile("|".join(_INSTRUCTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
+
+
+def _hidden_elements(tree) -> list:
+    found = []
+    for el in tree.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag in ("script", "style", "template", "noscript"):
+            found.append(el)
+        elif el.get("hidden") is not None or el.get("aria-hidden", "").lower() == "true":
+            found.append(el)
+        elif _HIDDEN_STYLE.search(el.get("style", "")):
+            found.append(el)
+    return found
+
+
+def _parse(html: str):
+    import lxml.html
+
+    try:
+        return lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return None
+
+
+def strip_hidden_html(html: str) -> str:
+    """The HTML without invisible elements (and without script/style/template/noscript)."""
+    import lxml.html
+
+    tree = _parse(html)
+    if tree is None:
+        return html
+    for el in _hidden_elements(tree):
+        if el.getparent() is not None:
+            el.drop_tree()  # keeps the element's tail text, which belongs to the (visible) parent
+    return lxml.html.tostring(tree, encoding="unicode")
+
+
+def hidden_text_of(html: str) -> str:
+    """The text of invisible elements other than script/style (what a reader never sees)."""
+    tree = _parse(html)
+    if tree is None:
+        return ""
+    return " ".join(
+        el.text_content() for el in _hidden_elements(tree) if el.tag not in ("script", "style", "template")
+    )
+
+
+def instruction_like(text: str) -> bool:
+    """True when the text reads as an instruction to a model rather than content."""
+    return bool(_INSTRUCTION.search(text))
+
+
+FENCE = "<<<"
+FENCE_END = ">>>"
+
+
+def quote_as_data(text: str, source: str, max_chars: int = 600) -> str:
+    """`text` as a fenced, attributed quotation that cannot close its own fence."""
+    clean = text.replace("<<<", "« ").replace(">>>", " »")
+    clean = re.sub(r"\s+", " ", clean).strip()[:max_chars]
+    return f"[source: {source}]\n{FENCE}\n{clean}\n{FENCE_END}"
