@@ -19,6 +19,8 @@ setup(
         "placecell": ["py.typed"],
         "placecell.prompts": ["*.txt", "*.md"],
         "placecell.tools": ["assets/*", "assets/**/*"],
+        "placecell.tools.ctr": ["artifacts/*"],
+        "placecell.tools.recsys_data": ["SOURCE.md", "goodbooks_399/*", "movielens/*"],
     },
     include_package_data=False,
 )

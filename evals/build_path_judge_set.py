@@ -11,8 +11,8 @@ similarity to the question like NeuroPath's round-1 pruning.
 
 Labelling rule (deterministic, see README.md next to the output):
 - relevant (1): every passage the path comes from is a gold supporting passage, and the path
-  mentions an answer entity (answer or alias) or a bridge entity (an entity of one gold
-  passage's triples that also occurs in another gold passage, in its triples or its text);
+  mentions an answer entity (answer or alias) or a bridge entity (an entity of a gold passage's
+  triples whose name occurs in the text of at least two gold passages);
 - irrelevant (0): anything else (a non-gold passage on the path, or a gold passage's fact that
   touches neither the answer nor a bridge).
 """
@@ -43,14 +43,11 @@ def mentions(path: dict, entities: set[str]) -> bool:
 
 
 def bridge_entities(kg, gold_ids: list[str], texts: dict[str, str]) -> set[str]:
-    bridges = set()
-    for pid in gold_ids:
-        for h, _, t in kg.passage_triples.get(pid, []):
-            for ent in (h, t):
-                others = [o for o in gold_ids if o != pid]
-                if any(pid2 in kg.entity_passages.get(ent, ()) or phrase_in(ent, texts[pid2]) for pid2 in others):
-                    bridges.add(ent)
-    return bridges
+    """Entities of the gold passages' triples that occur, as whole words, in the text of at least
+    two gold passages. Text, not triples: a small extractor copies entities from its prompt's
+    example into unrelated passages, and those must not count as links."""
+    ents = {e for pid in gold_ids for h, _, t in kg.passage_triples.get(pid, []) for e in (h, t)}
+    return {e for e in ents if sum(phrase_in(e, texts[pid]) for pid in gold_ids) >= 2}
 
 
 def label(path: dict, gold_ids: set[str], key_entities: set[str]) -> tuple[int, str]:
@@ -88,7 +85,8 @@ def label_question(kg, embed, q: dict, ids_by_text: dict[str, str], texts: dict[
     for path in candidate_paths(kg, embed, q["question"]):
         value, why = label(path, set(gold_ids), key_entities)
         rows.append({"id": q["id"], "question": q["question"], "path_text": npath.path_text(path),
-                     "triples": path["triples"], "passage_ids": path["passage_ids"], "label": value, "why": why})
+                     "triples": path["triples"], "passage_ids": path["passage_ids"], "frontier": path["frontier"],
+                     "label": value, "why": why})
     return rows
 
 

@@ -6,6 +6,8 @@
    keeps the extractions, so a rerun rebuilds vectors, registry and KG without LLM calls.
 2. Run the first N questions through the QA graph once per method, one checkpoint line per
    question (`<out>/checkpoints/<method>.jsonl`): an interrupted run resumes where it stopped.
+   Checkpoints are reused for the same question, model, corpus file and reader setting only;
+   after changing a method's code, point `--out` at a fresh folder.
 3. Write `<out>/results.json`, `<out>/report.md` and `<out>/recall_at_k.png`.
 """
 
@@ -209,10 +211,17 @@ def run_method(run, method: str, questions: list[dict], out_dir: Path, identity:
     from placecell.tools.stores.jsonl_cache import JsonlCache
 
     done = JsonlCache(out_dir / "checkpoints" / f"{method}.jsonl")
+
+    def reusable(rec) -> bool:
+        return rec is not None and all(rec.get(k) == v for k, v in identity.items())
+
+    reused = sum(reusable(done.get(q["id"])) for q in questions)
+    if reused:
+        progress(f"[{method}] {reused} of {len(questions)} questions done in an earlier run (checkpoint)")
     records = []
     for i, q in enumerate(questions, 1):
         rec = done.get(q["id"])
-        if rec is None or any(rec.get(k) != v for k, v in identity.items()):
+        if not reusable(rec):
             rec = run_question(run, q, method, identity)
             done.put(q["id"], rec)
             progress(f"[{method}] {i}/{len(questions)} {q['id']}: {rec['seconds']:.1f}s, "

@@ -22,7 +22,7 @@ KS = (1, 2, 5, 10)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 _SPECIAL = {"yes", "no", "noanswer"}
-_ANSWER_LINE = re.compile(r"answer\s*:\s*(.+)", re.I | re.S)
+_ANSWER_LINE = re.compile(r"answer(?:\s+is)?\s*:\s*(.+)", re.I | re.S)
 
 
 def normalize_answer(text: str) -> str:
@@ -53,8 +53,8 @@ def best_em_f1(prediction: str, answers: list[str]) -> tuple[float, float]:
 
 
 def prediction_text(answer: str | None) -> str:
-    """The reader's short answer: the text after the last "Answer:" when the output has one
-    (NeuroPath's reader convention), else the whole output; first line only."""
+    """The reader's short answer: the text after the last "Answer:" (NeuroPath's reader
+    convention) or "answer is:" when the output has one, else the whole output; first line only."""
     text = str(answer or "").strip()
     matches = list(_ANSWER_LINE.finditer(text))
     if matches:

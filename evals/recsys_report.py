@@ -27,3 +27,42 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def met(flag: bool) -> str:
     return "**met**" if flag else "**not met**"
+
+
+def summary_markdown(reports: Path) -> str:
+    """RESULTS_recsys.md body from every ctr_* and carousels_* results.json under `reports`."""
+    import json
+
+    lines = ["# Recsys tool results (issue 4)", "", "Generated from `evals/reports/ctr_*/results.json` and "
+             "`evals/reports/carousels_*/results.json` by `placecell.evals.recsys_report.summary_markdown`.", ""]
+    lines += ["## CTR: AUC mean ± std over seeds (clean / 20 % corrupted test)", ""]
+    ctr_rows = []
+    for path in sorted(reports.glob("ctr_*/results.json")):
+        r = json.loads(path.read_text())
+        t = r["targets"]
+        for model in r["clean"]:
+            c, n = r["clean"][model], r["corrupted"][model]
+            ctr_rows.append([r["data"], model, mean_std(c["auc"], c["auc_std"]), mean_std(c["logloss"], c["logloss_std"]),
+                             mean_std(n["auc"], n["auc_std"])])
+        ctr_rows.append([r["data"], "**targets**", f"best-K SGCTR >= LightGBM: {met(t['sgctr_best_ge_lightgbm'])}",
+                         f">= LR: {met(t['sgctr_best_ge_lr'])}", f"K>=1 beats K=0 corrupted: {met(t['corrupted_k_ge1_beats_k0'])} "
+                         f"({t['corrupted_seeds_where_some_k_ge1_beats_k0']} seeds)"])
+    lines += [table(["data", "model", "AUC clean", "log-loss clean", "AUC corrupted"], ctr_rows), ""]
+    lines += ["## Carousels: page metrics (mean over bootstrap seeds of test users)", ""]
+    car_rows = []
+    for path in sorted(reports.glob("carousels_*/results.json")):
+        r = json.loads(path.read_text())
+        for name, m in r["strategies"].items():
+            car_rows.append([r["data"], name] + [f"{m[k]:.3f}" for k in ("precision@10", "recall@10", "ndcg@10", "ild", "coverage", "novelty", "serendipity", "gini")])
+        t = r["target"]
+        car_rows.append([r["data"], "**target**", f"ILD {t['ild_gain']:+.1%}", f"nDCG {-t['ndcg_loss']:+.1%}", met(t["met"]),
+                         "per seed: " + ", ".join("met" if s["met"] else "not met" for s in t["per_seed"]), "", "", "", ""])
+    lines += [table(["data", "strategy", "P@10", "R@10", "nDCG@10", "ILD", "coverage", "novelty", "serendipity", "gini"], car_rows), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("evals")
+    (root / "RESULTS_recsys.md").write_text(summary_markdown(root / "reports"), encoding="utf-8")

@@ -54,6 +54,7 @@ def test_squad_normalisation_em_f1_and_aliases():
 def test_prediction_text_takes_the_answer_line():
     assert m.prediction_text("Thought: it is in France.\nAnswer: Dijon\nextra") == "Dijon"
     assert m.prediction_text("Dijon") == "Dijon"
+    assert m.prediction_text("The answer is: Dijon") == "Dijon"
     assert m.prediction_text(None) == ""
 
 
@@ -109,6 +110,15 @@ def test_path_judge_labelling_rule():
         "eiffel tower -> built by -> gustave eiffel": 0,  # not a gold passage
         "gustave eiffel -> born in -> dijon; dijon -> capital of -> duchy of burgundy": 1,  # two gold hops, answer
     }
+
+
+def test_path_judge_precision_by_hand(tmp_path, write_jsonl):
+    from placecell.evals.path_judge import judge_metrics, load_labels
+
+    rows = [{"id": "a", "label": 1}, {"id": "a", "label": 0}, {"id": "a", "label": 1}, {"id": "b", "label": 0}]
+    groups = load_labels(write_jsonl(tmp_path / "labels.jsonl", rows))
+    out = judge_metrics(groups, {"a": [0, 1], "b": [0]})  # picks 3, one relevant of two
+    assert (out["precision"], out["recall"], out["selected_per_question"]) == (pytest.approx(1 / 3, abs=1e-4), 0.5, 1.5)
 
 
 # -- bad input --------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def test_real_model_reasoning_gives_entropies_and_keywords():
     llm = _smollm()
     catalog = load_catalog("goodbooks_399")
     liked = [i for i in catalog.items.values() if "memoir" in i.tags][:3]
-    trace = llm.generate_with_entropy(reason_messages(liked, "", "books"), max_tokens=24, node="reason")
+    trace = llm.generate_with_entropy(reason_messages(liked, "", "books"), max_tokens=16, node="reason")
     assert trace.tokens and len(trace.tokens) == len(trace.entropies)
     assert all(h >= 0.0 for h in trace.entropies) and max(trace.entropies) > 0.0
     kws = score_keywords(trace.tokens, trace.entropies, HashingEmbedder(), top_k=5)

@@ -91,7 +91,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         keys = [content_key(MODEL_ID, t) for t in texts]
-        found = self.cache.get_many(set(keys)) if self.cache else {}
+        found = self.cache.get_many(set(keys)) if self.cache is not None else {}
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         todo: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
@@ -108,7 +108,7 @@ class Embedder:
             for k, v in zip(batch, vecs):
                 for i in todo[k]:
                     out[i] = v
-            if self.cache:
+            if self.cache is not None:
                 self.cache.put_many((k, v.tobytes()) for k, v in zip(batch, vecs))
         return out
 

@@ -137,8 +137,9 @@ def hybrid(question: str, backends, k: int = 10, **_) -> Ranking:
 
 # -- personalized PageRank (HippoRAG v1) -------------------------------------------------
 def entity_graph(kg):
-    """Undirected weighted entity graph: a triple edge adds 1 per triple between the pair
-    (HippoRAG counts co-occurrences), an alias edge adds its cosine score."""
+    """Undirected weighted entity graph: each triple adds 1 to its pair (HippoRAG v1 counts
+    co-occurrences); each stored alias direction adds its cosine, so a mutual alias pair weighs
+    2 x cosine, as HippoRAG's synonym edges do when its directed edge list is run undirected."""
     import networkx as nx
 
     with _cache_lock:

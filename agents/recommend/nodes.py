@@ -181,7 +181,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
         laid_out = [{"title": c.title, "items": [by_id[i.item_id] for i in c.items if i.item_id in by_id]} for c in page.carousels]
         return {"carousels": [c for c in laid_out if c["items"]], "notes": list(page.notes)}
 
-    def explain(state: RecommendState) -> dict:
+    def explain(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         shown = list(dict.fromkeys(it["item_id"] for c in state["carousels"] for it in c["items"]))[:20]
         liked = items_of(state["liked"])
         by_url: dict[str, list[dict]] = {}
@@ -189,10 +189,14 @@ def make_nodes(deps: RecommendDeps) -> dict:
             by_url.setdefault(span["url"], []).append(span)
         scored = {it["item_id"]: it for it in state["items"]}
         ev_by_item = {i: [s for u in scored[i]["evidence_urls"] for s in by_url.get(u, [])[:1]] for i in shown}
-        messages = prompting.explain_messages(liked, items_of(shown), ev_by_item, recsys.kind_noun)
+        # The LLM writes the first `explain_items` reasons (grammar-constrained decoding is slow on
+        # CPU); the rest get the deterministic template reason. URLs are attached in code either way.
+        asked = shown[: _ctx(runtime).explain_items]
+        messages = prompting.explain_messages(liked, items_of(asked), ev_by_item, recsys.kind_noun)
         fallback = prompting.Explanations(reasons=[])
         with usage_scope() as scope:
-            out = deps.get_llm().structured(messages, prompting.Explanations, fallback, node="explain", max_tokens=400)
+            out = deps.get_llm().structured(messages, prompting.Explanations, fallback, node="explain",
+                                            max_tokens=24 + 40 * len(asked))
         written = {r.n: r.reason.strip() for r in out.reasons if r.reason.strip()}
         reasons = {iid: written.get(n) or prompting.template_reason(catalog.items[iid], liked)
                    for n, iid in enumerate(shown, start=1)}

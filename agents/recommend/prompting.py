@@ -37,7 +37,7 @@ def reason_messages(liked_items: list, likes: str, kind: str) -> list[dict]:
 
 class ItemReason(BaseModel):
     n: int = Field(description="the item's number")
-    reason: str = Field(max_length=220)
+    reason: str = Field(max_length=160)
 
 
 class Explanations(BaseModel):

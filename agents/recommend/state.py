@@ -21,6 +21,7 @@ class RecommendContext:
     message_passing: bool = field(default=True, metadata={"description": "MP-Head analog in evidence selection"})
     use_ctr: bool = field(default=True, metadata={"description": "score with the CTR tool node (off: CF + evidence only)"})
     explain: bool = field(default=True, metadata={"description": "write a reason per recommended item"})
+    explain_items: int = field(default=8, metadata={"description": "items whose reason the LLM writes (others: template)"})
     n_queries: int = field(default=3, metadata={"description": "web queries per user"})
     top_keywords: int = field(default=9, metadata={"description": "keywords kept from the reasoning"})
     results_per_query: int = field(default=6, metadata={"description": "search hits asked per query"})

@@ -61,6 +61,9 @@ class CarouselEngine:
         info = cf.self_information()
         self.novelty = (info - info.min()) / max(info.max() - info.min(), 1e-9)
         self.first_author = [(catalog.items[i].creators or ("",))[0] for i in space.ids]
+        self.by_author: dict[str, list[int]] = {}
+        for i, name in enumerate(self.first_author):
+            self.by_author.setdefault(name, []).append(i)
         sums = space.raw_tags.sum(1, keepdims=True)
         self.item_aspects = np.divide(space.raw_tags, sums, out=np.zeros_like(space.raw_tags), where=sums > 0)
 
@@ -103,9 +106,8 @@ class CarouselEngine:
 
     def _author_specs(self, history: list[int]) -> list[CarouselSpec]:
         counts = Counter(self.first_author[i] for i in reversed(history) if self.first_author[i])
-        authors = np.asarray(self.first_author, dtype=object)
         return [
-            CarouselSpec("author", name, f"More by {name}", np.flatnonzero(authors == name))
+            CarouselSpec("author", name, f"More by {name}", np.asarray(self.by_author[name], dtype=np.int64))
             for name, _ in counts.most_common(4)
         ]
 
@@ -117,7 +119,8 @@ class CarouselEngine:
             specs.append(CarouselSpec("because", self.space.ids[item], f"Because you liked {title}", pool))
         return specs
 
-    def propose(self, history: list[int], ctx: UserContext, k: int, n_carousels: int, fallback: str | None) -> list[CarouselSpec]:
+    def propose(self, history: list[int], ctx: UserContext, k: int, fallback: str | None) -> list[CarouselSpec]:
+        """Carousel candidates in page order: top picks, then themes by value (overlap and kind rules)."""
         everything = np.arange(len(self.space.ids))
         top_title = "Popular right now" if fallback else "Top picks for you"
         chosen = [CarouselSpec("top", "top", top_title, everything)]
@@ -134,8 +137,6 @@ class CarouselEngine:
         picked: list[set[int]] = []
         kinds: Counter = Counter()
         for _, i in sorted(values, key=lambda v: (-v[0], v[1])):
-            if len(chosen) >= n_carousels:
-                break
             spec = others[i]
             overlap = max((len(best[i] & s) / len(best[i] | s) for s in picked), default=0.0)
             if kinds[spec.kind] >= MAX_OF_KIND or overlap > MAX_OVERLAP:
@@ -143,8 +144,6 @@ class CarouselEngine:
             chosen.append(spec)
             picked.append(best[i])
             kinds[spec.kind] += 1
-        while len(chosen) < n_carousels:  # too few distinct themes: continue the top picks
-            chosen.append(CarouselSpec("top", f"more{len(chosen)}", "More picks for you", everything))
         return chosen
 
     # -- the page ----------------------------------------------------------------------------------
@@ -160,13 +159,21 @@ class CarouselEngine:
     ) -> Page:
         params = params or StrategyParams()
         ctx, fallback = self.context(history, scores, candidates)
-        specs = self.propose(history, ctx, k, n_carousels, fallback)
+        specs = self.propose(history, ctx, k, fallback)
         state = PageState(self.space, self.item_aspects, np.flatnonzero(ctx.aspects > 0))
-        carousels = []
+        carousels: list[Carousel] = []
         for spec in specs:
-            items = fill(spec.pool, k, strategy, ctx, state, params)
-            if items:
-                carousels.append(Carousel(spec.kind, spec.key, spec.title, items))
+            if len(carousels) == n_carousels:
+                break
+            # Earlier carousels may have taken this theme's items; skip themes that cannot fill k.
+            if np.count_nonzero(ctx.available[spec.pool] & ~state.taken[spec.pool]) >= k:
+                carousels.append(Carousel(spec.kind, spec.key, spec.title, fill(spec.pool, k, strategy, ctx, state, params)))
+        everything = np.arange(len(self.space.ids))
+        while len(carousels) < n_carousels:  # too few distinct themes: continue the top picks
+            items = fill(everything, k, strategy, ctx, state, params)
+            if not items:
+                break
+            carousels.append(Carousel("top", f"more{len(carousels)}", "More picks for you", items))
         notes = ["no history for this user: ranked by popularity"] if fallback else []
         return Page(carousels, fallback, notes, ctx.rel)
 

@@ -62,40 +62,39 @@ class PageState:
         self.uncovered *= 1.0 - self.item_aspects[item]
 
 
-def marginal_scores(strategy: str, ctx: UserContext, page: PageState, params: StrategyParams) -> np.ndarray:
-    rel = ctx.rel
+def marginal_scores(strategy: str, ctx: UserContext, page: PageState, params: StrategyParams, idx: np.ndarray) -> np.ndarray:
+    """Greedy score of the candidate items `idx` given the page so far."""
+    rel = ctx.rel[idx]
     if strategy == "accuracy":
         return rel
     if strategy == "diversity":
         lam = params.mmr_lambda
-        return lam * rel - (1 - lam) * page.max_sim
+        return lam * rel - (1 - lam) * page.max_sim[idx]
     if strategy == "xquad":
         lam = params.xquad_lambda
-        return (1 - lam) * rel + lam * (page.item_aspects @ (ctx.aspects[page.cols] * page.uncovered))
+        return (1 - lam) * rel + lam * (page.item_aspects[idx] @ (ctx.aspects[page.cols] * page.uncovered))
     if strategy == "novelty":
         w = params.novelty_weight
-        return (1 - w) * rel + w * ctx.novelty
+        return (1 - w) * rel + w * ctx.novelty[idx]
     if strategy == "serendipity":
         w = params.serendipity_weight
-        return (1 - w) * rel + w * ctx.unexpected
+        return (1 - w) * rel + w * ctx.unexpected[idx]
     if strategy == "combined":
         a, b, c, d = params.combined
-        return a * rel - b * page.max_sim + c * ctx.novelty + d * ctx.unexpected
+        return a * rel - b * page.max_sim[idx] + c * ctx.novelty[idx] + d * ctx.unexpected[idx]
     raise ValueError(f"unknown strategy {strategy!r}")
 
 
 def fill(pool: np.ndarray, k: int, strategy: str, ctx: UserContext, page: PageState, params: StrategyParams) -> list[int]:
     """Pick up to k items from `pool` greedily, skipping anything already on the page."""
-    pool = pool[ctx.available[pool]]
+    open_pool = pool[ctx.available[pool] & ~page.taken[pool]]
     chosen: list[int] = []
-    for _ in range(k):
-        open_pool = pool[~page.taken[pool]]
-        if len(open_pool) == 0:
-            break
-        scores = marginal_scores(strategy, ctx, page, params)[open_pool]
-        best = int(open_pool[int(np.argmax(scores))])
+    for _ in range(min(k, len(open_pool))):
+        pos = int(np.argmax(marginal_scores(strategy, ctx, page, params, open_pool)))
+        best = int(open_pool[pos])
         page.add(best)
         chosen.append(best)
+        open_pool = np.delete(open_pool, pos)
     return chosen
 
 

@@ -5,7 +5,8 @@
   (floor(ln(v)^2)); integer columns stay categorical, since CTR logs use integers as ids (Avazu C14..).
 - `libfm --featindex FILE`: `label idx:1 idx:1 ...` rows, one active feature per field; `FILE` maps
   `field:value<TAB>idx` (the iPinYou layout).
-- `criteo-tsv`: the raw Criteo Kaggle layout, label + 13 integer + 26 hashed categorical columns.
+- `criteo-tsv`: the raw Criteo Kaggle layout, label + 13 integer + 26 hashed categorical columns
+  (trailing empty columns may be missing, as in copies that strip trailing tabs).
 Plain or gzipped files. Malformed input raises InputError naming the line.
 """
 
@@ -25,6 +26,9 @@ from placecell.tools.recsys_data import open_text
 Format = Literal["csv", "libfm", "criteo-tsv"]
 FORMATS: tuple[str, ...] = ("csv", "libfm", "criteo-tsv")
 CRITEO_FIELDS = [f"I{i}" for i in range(1, 14)] + [f"C{i}" for i in range(1, 27)]
+# Some copies strip trailing tabs (empty = missing categoricals); accept rows that keep at least the
+# label, the 13 integers and one categorical, and pad the rest as missing.
+CRITEO_MIN_COLS = 15
 MIN_DISTINCT_FOR_NUMERIC = 20
 _TRUE = {"1", "1.0", "true", "yes"}
 _FALSE = {"0", "0.0", "-1", "false", "no"}
@@ -205,8 +209,9 @@ def _read_criteo(path: Path) -> RawTable:
             if not line:
                 continue
             cols = line.split("\t")
-            if len(cols) != n_cols:
+            if not CRITEO_MIN_COLS <= len(cols) <= n_cols:
                 raise InputError(f"{path}:{line_no}: {len(cols)} tab-separated columns, criteo-tsv has {n_cols}")
+            cols += [""] * (n_cols - len(cols))  # trailing empty (missing) categoricals stripped
             labels.append(parse_label(cols[0], f"{path}:{line_no}"))
             rows.append(cols[1:])
     if not rows:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,6 +22,13 @@ OPSET = 17
 def export_onnx(model: torch.nn.Module, n_fields: int, path: Path) -> None:
     model.eval()
     dummy = torch.zeros((2, n_fields), dtype=torch.int64)
+    # The TorchScript exporter (dynamo=False) needs no onnxscript; torch warns that it is the legacy path.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _export(model, dummy, path)
+
+
+def _export(model: torch.nn.Module, dummy: torch.Tensor, path: Path) -> None:
     torch.onnx.export(
         model,
         (dummy,),

@@ -4,9 +4,8 @@ What the paper's abstract states: a generative objective learns feature dependen
 the same generator refines the input features at inference. The details below are a reconstruction
 (see the method notes; marked [inferred] where no source gives them):
 
-- Backbone: one embedding table for all fields; DeepFM-style head = FM pairwise term + MLP over the
-  concatenated field embeddings (the first-order term is left out so every input passes through the
-  embeddings that refinement rewrites).
+- Backbone: one embedding table for all fields; DeepFM-style head = per-value first-order weights +
+  FM pairwise term + MLP over the concatenated field embeddings (+ a linear term on them).
 - Generator G: an MLP over the concatenated field embeddings with a per-field output projection.
   Its first layer is a sum of per-field terms W_f e_f, so "field k masked, all others observed" is
   `total - W_k e_k + W_k m_k`: all F leave-one-out generations cost one batched pass. [inferred]
@@ -17,7 +16,9 @@ the same generator refines the input features at inference. The details below ar
   (sampled softmax with in-batch negatives, as the notes describe).
 - Inference (the symmetric part): K passes; in each pass every field k is regenerated from the others,
   g_k = G_k(x_{-k}); the observed embedding is kept with weight a_k = sigmoid(s_k * (cos(e_k, g_k) - b_k))
-  and replaced by g_k (rescaled to |e_k|) with 1 - a_k; then the head predicts. [inferred formula]
+  and replaced by g_k (rescaled to |e_k|) with 1 - a_k; a field's first-order weight is blended the
+  same way with a learned per-field prior (by the product of its keep weights over the passes); then
+  the head predicts. [inferred formula]
   K = 0 is the plain discriminative model. The gates are trained through a CTR loss on refined,
   noised inputs (one pass), so refinement is trained the way it is used.
 """
@@ -43,6 +44,8 @@ class SGCTRConfig:
     noise_start: float = 0.1  # lambda_max at the start of training ...
     noise_end: float = 0.5  # ... and at the end
     max_passes: int = 3  # K exported to ONNX (outputs K = 0..max_passes)
+    wide: bool = True  # a linear term on the concatenated embeddings
+    first_order: bool = True  # DeepFM's per-value weights; refinement blends them with a per-field prior
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -73,6 +76,11 @@ class SGCTR(nn.Module):
             width = size
         layers.append(nn.Linear(width, 1))
         self.mlp = nn.Sequential(*layers)
+        self.wide = nn.Linear(n_fields * dim, 1) if cfg.wide else None
+        self.first_order = nn.Embedding(sum(field_sizes), 1) if cfg.first_order else None
+        if self.first_order is not None:
+            nn.init.zeros_(self.first_order.weight)
+        self.field_prior = nn.Parameter(torch.zeros(n_fields))
 
     # -- generator ---------------------------------------------------------------------------
     def _gen_hidden(self, pre: torch.Tensor) -> torch.Tensor:
@@ -94,32 +102,46 @@ class SGCTR(nn.Module):
         return torch.einsum("bfh,fhd->bfd", self._gen_hidden(pre), self.gen_out) + self.gen_out_bias
 
     # -- inference-time refinement -------------------------------------------------------------
-    def refine_once(self, emb: torch.Tensor) -> torch.Tensor:
+    def refine_once(self, emb: torch.Tensor, trust: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass: every field re-weighted against its regeneration from the other fields.
+
+        `trust` (B, F) is the running product of the keep weights; the first-order term uses it to
+        move a distrusted field's weight towards that field's learned prior.
+        """
         gen = self.generate_leave_one_out(emb)
         agreement = F.cosine_similarity(emb, gen, dim=-1, eps=1e-6)
-        keep = torch.sigmoid(self.gate_scale * (agreement - self.gate_shift)).unsqueeze(-1)
+        keep = torch.sigmoid(self.gate_scale * (agreement - self.gate_shift))
         scale = emb.norm(dim=-1, keepdim=True) / gen.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-        return keep * emb + (1 - keep) * gen * scale
+        k = keep.unsqueeze(-1)
+        return k * emb + (1 - k) * gen * scale, trust * keep
 
-    def head(self, emb: torch.Tensor) -> torch.Tensor:
+    def head(self, emb: torch.Tensor, ids: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
         """CTR logit from field embeddings (B, F, d) -> (B,)."""
         summed = emb.sum(1)
         fm = 0.5 * (summed.pow(2) - emb.pow(2).sum(1)).sum(-1)
-        return self.mlp(emb.flatten(1)).squeeze(-1) + fm
+        flat = emb.flatten(1)
+        logit = self.mlp(flat).squeeze(-1) + fm
+        if self.wide is not None:
+            logit = logit + self.wide(flat).squeeze(-1)
+        if self.first_order is not None:
+            weights = self.first_order(ids).squeeze(-1)
+            logit = logit + (trust * weights + (1 - trust) * self.field_prior).sum(1)
+        return logit
 
     def logits(self, ids: torch.Tensor, passes: int = 0) -> torch.Tensor:
-        emb = self.embedding(ids)
+        emb, trust = self.embedding(ids), torch.ones(ids.shape, dtype=torch.float32)
         for _ in range(passes):
-            emb = self.refine_once(emb)
-        return self.head(emb)
+            emb, trust = self.refine_once(emb, trust)
+        return self.head(emb, ids, trust)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Click probabilities for K = 0..max_passes: (B, F) int64 -> (B, K+1). This is what ONNX gets."""
         emb = self.embedding(ids)
-        outs = [self.head(emb)]
+        trust = torch.ones_like(ids, dtype=torch.float32)
+        outs = [self.head(emb, ids, trust)]
         for _ in range(self.config.max_passes):
-            emb = self.refine_once(emb)
-            outs.append(self.head(emb))
+            emb, trust = self.refine_once(emb, trust)
+            outs.append(self.head(emb, ids, trust))
         return torch.sigmoid(torch.stack(outs, dim=1))
 
     # -- training objective ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from placecell.errors import ModelError
+from placecell.errors import InputError, ModelError
 from placecell.tools.ctr.data import RawTable, load_table
 from placecell.tools.ctr.metrics import auc, logloss
 
@@ -30,8 +30,6 @@ def load_training_data(data: str, fmt: str | None, label: str | None, featindex:
         note = f"catalog {data}: rating >= 4 = click; each user's last 20 % of ratings held out as test"
         return table.take(np.flatnonzero(~test_mask)), table.take(np.flatnonzero(test_mask)), note
     if fmt is None:
-        from placecell.errors import InputError
-
         raise InputError("--format is required for a data file (csv, libfm or criteo-tsv)")
     return load_table(data, fmt, label, featindex), None, f"file {data} (--format {fmt})"
 

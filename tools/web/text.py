@@ -17,7 +17,7 @@ STOPWORDS = frozenset(
     much may might must shall us via per etc really well even still yet ever every whose them
     user users likes liked enjoy enjoys enjoyed reading read reads book books recommend recommendation
     recommendations example examples item items also based include includes including
-    film films movie movies watch watched
+    film films movie movies watch watched reader readers person people viewer viewers someone
     page site home click cookie cookies privacy policy terms login sign menu search
     """.split()
 )

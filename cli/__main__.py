@@ -1,0 +1,3 @@
+from placecell.cli import main
+
+main()

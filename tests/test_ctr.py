@@ -1,0 +1,240 @@
+"""CTR tools: loaders and their errors, a tiny SGCTR that must learn, ONNX parity, scoring, CLI."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from placecell.errors import InputError
+from placecell.tools.ctr.data import bucket_number, check_trainable, corrupt, load_table
+from placecell.tools.ctr.metrics import auc, logloss
+
+EVAL_DATA = Path(__file__).resolve().parents[1] / "evals" / "data"
+FIELDS = ["site", "slot", "hour", "device", "noise"]
+
+
+WEIGHTS = np.random.default_rng(42)
+SITE_W, SLOT_W = WEIGHTS.normal(0, 1.5, 20), WEIGHTS.normal(0, 1.0, 8)
+
+
+def synthetic_rows(n: int, seed: int) -> list[list[str]]:
+    """Clicks driven by site and slot (plus their interaction); `noise` carries no signal."""
+    rng = np.random.default_rng(seed)
+    site_w, slot_w = SITE_W, SLOT_W
+    rows = []
+    for _ in range(n):
+        site, slot, hour, device = rng.integers(20), rng.integers(8), rng.integers(24), rng.integers(3)
+        logit = site_w[site] + slot_w[slot] + (1.5 if (site + slot) % 5 == 0 else 0.0) - 1.0
+        click = int(rng.random() < 1 / (1 + np.exp(-logit)))
+        rows.append([str(click), f"s{site}", f"b{slot}", str(hour), f"d{device}", f"n{rng.integers(50)}"])
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] | None = None) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header or ["click"] + FIELDS)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A small SGCTR trained for a few seconds on synthetic clicks, exported to ONNX."""
+    pytest.importorskip("torch")
+    from placecell.tools.ctr.export import save_artifacts
+    from placecell.tools.ctr.model import SGCTRConfig
+    from placecell.tools.ctr.train import TrainConfig, train_sgctr
+
+    root = tmp_path_factory.mktemp("ctr")
+    train = load_table(write_csv(root / "train.csv", synthetic_rows(4000, 0)), "csv", label="click")
+    test = load_table(write_csv(root / "test.csv", synthetic_rows(1500, 1)), "csv", label="click", schema=train.schema)
+    trained = train_sgctr(train, TrainConfig(epochs=6, batch_size=256, seed=0), SGCTRConfig(dim=8, gen_hidden=32, mlp_hidden=(32,)))
+    paths = save_artifacts(trained, train.schema, root / "out", "tiny", {})
+    return trained, train, test, paths
+
+
+def test_tiny_sgctr_learns_the_synthetic_clicks(tiny_model):
+    from placecell.tools.ctr.train import predict
+
+    trained, _, test, _ = tiny_model
+    probs = predict(trained.model, trained.encoder.transform(test.values))
+    assert probs.shape == (len(test), 4)  # K = 0..3
+    assert auc(test.labels, probs[:, 0]) > 0.6
+    assert auc(test.labels, probs[:, trained.default_passes]) > 0.6
+    assert logloss(test.labels, probs[:, 0]) < logloss(test.labels, np.full(len(test), 0.5))
+
+
+def test_onnx_scores_match_torch(tiny_model):
+    from placecell.tools.ctr.scorer import CTRScorer
+    from placecell.tools.ctr.train import predict
+
+    trained, _, test, paths = tiny_model
+    torch_probs = predict(trained.model, trained.encoder.transform(test.values))
+    onnx_probs = CTRScorer(paths["meta"]).probabilities(test.values)
+    assert np.abs(onnx_probs - torch_probs).max() < 1e-4
+
+
+def test_unseen_and_missing_values_score_unknown_fields_fail(tiny_model):
+    from placecell.tools.ctr.scorer import CTRScorer
+
+    scorer = CTRScorer(tiny_model[3]["meta"])
+    rows = [{"site": "never-seen-site", "slot": "b1", "hour": "99", "device": "tablet-x", "noise": "n1"}, {"site": "s3"}]
+    result = scorer.score(rows, passes=2)
+    assert result.probs.shape == (2,) and np.isfinite(result.probs).all()
+    assert 0 < result.unseen_share < 1
+    with pytest.raises(InputError, match="unknown field"):
+        scorer.score([{"site": "s1", "colour": "red"}])
+    with pytest.raises(InputError, match="passes"):
+        scorer.score(rows, passes=7)
+
+
+def test_tampered_onnx_is_refused(tiny_model, tmp_path):
+    from placecell.errors import ModelError
+    from placecell.tools.ctr.scorer import CTRScorer
+
+    meta = json.loads(Path(tiny_model[3]["meta"]).read_text())
+    (tmp_path / meta["onnx"]).write_bytes(b"not a model")
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="checksum"):
+        CTRScorer(tmp_path / "m.json")
+
+
+def test_csv_errors_are_clear(tmp_path):
+    good = synthetic_rows(20, 3)
+    with pytest.raises(InputError, match="label column 'clicked' not found"):
+        load_table(write_csv(tmp_path / "a.csv", good), "csv", label="clicked")
+    with pytest.raises(InputError, match="needs --label"):
+        load_table(write_csv(tmp_path / "b.csv", good), "csv")
+    bad = write_csv(tmp_path / "c.csv", good[:3] + [good[3][:4]] + good[4:])
+    with pytest.raises(InputError, match=r"c.csv:5: 4 fields, the header has 6"):
+        load_table(bad, "csv", label="click")
+    with pytest.raises(InputError, match="not 0/1"):
+        load_table(write_csv(tmp_path / "d.csv", [["maybe"] + good[0][1:]]), "csv", label="click")
+    (tmp_path / "e.csv").write_text("")
+    with pytest.raises(InputError, match="empty"):
+        load_table(tmp_path / "e.csv", "csv", label="click")
+    with pytest.raises(InputError, match="no data rows"):
+        load_table(write_csv(tmp_path / "f.csv", []), "csv", label="click")
+    with pytest.raises(InputError, match="unknown format"):
+        load_table(tmp_path / "a.csv", "parquet")
+
+
+def test_test_file_with_other_columns_is_refused(tmp_path):
+    train = load_table(write_csv(tmp_path / "tr.csv", synthetic_rows(30, 4)), "csv", label="click")
+    other = write_csv(tmp_path / "te.csv", [r[:5] + ["x"] for r in synthetic_rows(5, 5)], ["click", "site", "slot", "hour", "device", "browser"])
+    with pytest.raises(InputError, match=r"unknown: \['browser'\]"):
+        load_table(other, "csv", label="click", schema=train.schema)
+
+
+def test_constant_label_is_refused(tmp_path):
+    rows = [["0"] + r[1:] for r in synthetic_rows(50, 6)]
+    table = load_table(write_csv(tmp_path / "zero.csv", rows), "csv", label="click")
+    with pytest.raises(InputError, match="constant"):
+        check_trainable(table, "training data")
+
+
+def test_libfm_and_featindex(tmp_path):
+    index = tmp_path / "featindex.txt"
+    index.write_text("weekday:1\t0\nweekday:2\t1\nhour:0\t2\nhour:1\t3\n")
+    data = tmp_path / "rows.txt"
+    data.write_text("1 0:1 3:1\n0 1:1 2:1\n")
+    table = load_table(data, "libfm", featindex=str(index))
+    assert table.schema.fields == ["weekday", "hour"]
+    assert table.values.tolist() == [["1", "1"], ["2", "0"]]
+    data.write_text("1 0:1 3:1\n0 1:1\n")
+    with pytest.raises(InputError, match=r"rows.txt:2: 1 features, expected 2"):
+        load_table(data, "libfm", featindex=str(index))
+    data.write_text("1 0:1 9:1\n")
+    with pytest.raises(InputError, match="not in"):
+        load_table(data, "libfm", featindex=str(index))
+    with pytest.raises(InputError, match="needs --featindex"):
+        load_table(data, "libfm")
+
+
+def test_real_samples_load_in_every_format(tmp_path):
+    ipinyou = load_table(EVAL_DATA / "ipinyou" / "train.fm.txt.gz", "libfm", featindex=str(EVAL_DATA / "ipinyou" / "featindex.fm.txt.gz"))
+    assert ipinyou.values.shape == (26773, 16) and int(ipinyou.labels.sum()) == 255
+    criteo_csv = load_table(EVAL_DATA / "criteo_sample" / "criteo_sample_deepctr.csv", "csv", label="label")
+    assert criteo_csv.values.shape == (160, 39)
+    assert "I5" in criteo_csv.schema.numeric and "C1" not in criteo_csv.schema.numeric
+    criteo_tsv = load_table(EVAL_DATA / "criteo_sample" / "criteo_kaggle_pytorchfm_train.txt.gz", "criteo-tsv")
+    assert criteo_tsv.values.shape == (800, 39)
+    avazu = load_table(EVAL_DATA / "avazu_sample" / "avazu_sample_deepctr.csv", "csv", label="click")
+    assert avazu.values.shape == (80, 23) and avazu.schema.numeric == []
+    lines = gzip.decompress((EVAL_DATA / "criteo_sample" / "criteo_kaggle_pytorchfm_train.txt.gz").read_bytes()).split(b"\n")
+    broken = tmp_path / "broken.tsv"
+    broken.write_bytes(b"\n".join(lines[:3] + [b"\t".join(lines[3].split(b"\t")[:10])]) + b"\n")
+    with pytest.raises(InputError, match=r"broken.tsv:4: 10 tab-separated columns"):
+        load_table(broken, "criteo-tsv")
+    broken.write_bytes(lines[0] + b"\textra\n")
+    with pytest.raises(InputError, match="41 tab-separated columns"):
+        load_table(broken, "criteo-tsv")
+
+
+def test_bucketing_and_corruption_rate():
+    assert bucket_number("") == "" and bucket_number("1") == "1" and bucket_number("100") == "L21"
+    rng = np.random.default_rng(0)
+    values = np.array([[f"a{i}", f"b{i}"] for i in range(5000)], dtype=object)
+    reference = np.array([["x", "y"]] * 10, dtype=object)
+    noisy = corrupt(values, reference, 0.2, rng)
+    changed = (noisy != values).mean()
+    assert 0.18 < changed < 0.22
+    assert set(noisy[noisy != values].tolist()) <= {"x", "y"}
+
+
+def test_auc_matches_the_pairwise_definition():
+    rng = np.random.default_rng(1)
+    y = (rng.random(300) < 0.3).astype(float)
+    s = np.round(rng.random(300) + y * 0.3, 1)  # rounded: ties present
+    pos, neg = s[y == 1], s[y == 0]
+    pairwise = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
+    assert auc(y, s) == pytest.approx(pairwise)
+
+
+def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from placecell.cli import main
+
+    data = write_csv(tmp_path / "clicks.csv", synthetic_rows(1500, 7))
+    main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(tmp_path / "m"), "--epochs", "2"])
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {"clicks.onnx", "clicks.json", "clicks_training.md"}
+    assert "ONNX check" in (tmp_path / "m" / "clicks_training.md").read_text()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "nope", "--out", str(tmp_path / "m2")])
+    assert exc.value.code == 2
+    assert "label column 'nope' not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "ctr", "--data", "criteo"])
+    assert exc.value.code == 2
+
+
+def test_shipped_models_score_catalog_pairs():
+    from placecell.tools.recsys_nodes import score_candidates
+
+    result = score_candidates("8", ["15", "40", "not-a-book"], {"40": {"web_evidence": 3.0}}, catalog="goodbooks_399")
+    by_id = {s.item_id: s for s in result.scores}
+    assert [s.score for s in result.scores] == sorted((s.score for s in result.scores), reverse=True)
+    assert by_id["40"].score > by_id["40"].ctr  # the extra signal raised it
+    assert by_id["15"].score == pytest.approx(by_id["15"].ctr)
+    assert any("not in the catalog" in n for n in result.notes) and not result.cold_start
+    cold = score_candidates("no-such-user", ["15"], catalog="goodbooks_399")
+    assert cold.cold_start and "unseen user" in cold.notes[0]
+    with pytest.raises(InputError):
+        score_candidates("8", [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["ipinyou", "movielens"])
+def test_full_ctr_eval(data, tmp_path):
+    from placecell.evals.ctr import MODELS, run_ctr_eval
+
+    results = run_ctr_eval(data, out_dir=tmp_path, seeds=1, say=lambda m: None)
+    assert set(results["clean"]) == set(MODELS) == set(results["corrupted"])
+    assert all(0.5 < m["auc"] < 1 for m in results["clean"].values())
+    assert (tmp_path / "report.md").is_file()

@@ -1,0 +1,63 @@
+"""A run killed with SIGKILL at any point and rerun ends exactly like an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+CORPUS = [{"title": f"Town {i}", "text": f"Town {i} is a small town in the county of Shire {i % 3}. "
+           f"It was founded in {1800 + i} by the merchant Ann Smith {i}."} for i in range(6)]
+
+
+def _env(home):
+    return {**os.environ, "PLACECELL_HOME": str(home), "PLACECELL_MODEL": "smollm2-135m", "PLACECELL_N_CTX": "2048"}
+
+
+def _ingest(home, corpus):
+    return subprocess.run([sys.executable, "-m", "placecell.cli", "ingest", str(corpus), "--json"],
+                          capture_output=True, text=True, env=_env(home), timeout=900)
+
+
+def _extractions(home) -> int:
+    files = list((home / "cache" / "extractions").glob("*.jsonl")) if (home / "cache" / "extractions").exists() else []
+    return sum(f.read_text().count("\n") for f in files)
+
+
+def _state(home):
+    from placecell.agents.backends import Backends
+    from placecell.settings import Settings
+
+    b = Backends(settings=Settings(home=home))
+    ids, vecs = b.get_vectors().all_vectors()
+    kg_file = b.latest_kg_path()
+    return (sorted(p.id for p in b.get_registry().all()), sorted(ids), json.loads(kg_file.read_text()))
+
+
+def test_sigkill_at_several_points_then_resume(small_model, tmp_path, write_jsonl):
+    corpus = write_jsonl(tmp_path / "c.jsonl", CORPUS)
+    clean = tmp_path / "clean"
+    assert _ingest(clean, corpus).returncode == 0
+
+    killed = tmp_path / "killed"
+    # Kill early (loading/embedding), then after 1 and 3 extracted passages.
+    for wait_for in (None, 1, 3):
+        proc = subprocess.Popen([sys.executable, "-m", "placecell.cli", "ingest", str(corpus)], env=_env(killed),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        if wait_for is None:
+            time.sleep(3)
+        else:
+            while _extractions(killed) < wait_for and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    final = _ingest(killed, corpus)
+    assert final.returncode == 0, final.stderr
+    summary = json.loads(final.stdout)
+    assert summary["cached"] >= 3  # earlier work was kept
+    assert _extractions(killed) == len(CORPUS)  # each passage extracted once: nothing duplicated
+    assert _state(killed) == _state(clean)

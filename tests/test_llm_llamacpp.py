@@ -1,0 +1,109 @@
+"""The in-process llama.cpp backend on the smallest real model (smollm2-135m)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from pydantic import BaseModel, Field, field_validator
+
+from placecell.tools.llm import usage_scope
+from placecell.tools.llm.structured import first_json_object
+
+
+class City(BaseModel):
+    name: str = Field(max_length=40)
+    country: str = Field(max_length=40)
+
+
+def test_chat_counts_tokens_and_time(small_llm):
+    with usage_scope() as u:
+        r = small_llm.chat([{"role": "user", "content": "Say hello."}], max_tokens=8, node="greet")
+    assert r.text and 0 < r.completion_tokens <= 8 and r.prompt_tokens > 5
+    node = u.snapshot()["greet"]
+    assert node["calls"] == 1 and node["completion_tokens"] == r.completion_tokens and node["seconds"] > 0
+
+
+def test_stream_yields_pieces_that_join_to_the_text(small_llm):
+    msgs = [{"role": "user", "content": "List three colours."}]
+    pieces = list(small_llm.stream(msgs, max_tokens=12))
+    assert len(pieces) > 1
+    assert "".join(pieces) == small_llm.chat(msgs, max_tokens=12).text
+
+
+def test_json_schema_constrained_output(small_llm):
+    r = small_llm.chat_json([{"role": "user", "content": "Give a city and its country as JSON."}],
+                            City.model_json_schema(), max_tokens=60)
+    City.model_validate(first_json_object(r.text))  # the grammar makes this valid
+
+
+def test_structured_helper_falls_back_after_one_retry(small_llm):
+    class Impossible(BaseModel):
+        word: str = Field(max_length=10)
+
+        @field_validator("word")
+        @classmethod
+        def never(cls, v):
+            raise ValueError("never valid")
+
+    fallback = Impossible.model_construct(word="fallback")
+    with usage_scope() as u:
+        out = small_llm.structured([{"role": "user", "content": "A word."}], Impossible, fallback, node="imp",
+                                   max_tokens=20)
+    assert out is fallback
+    assert u.snapshot()["imp"]["calls"] == 2 and u.snapshot()["imp"]["fallbacks"] == 1
+
+
+def test_next_token_probabilities_without_logits_all(small_llm):
+    assert small_llm.llm._logits_all is False  # the scores matrix stays n_batch x vocab, not n_ctx x vocab
+    probs = small_llm.next_token_probs([{"role": "user", "content": "Is water wet? Answer yes or no."}], ["yes", "no"])
+    assert set(probs) == {"yes", "no"} and abs(sum(probs.values()) - 1) < 1e-6
+    assert all(0 <= p <= 1 for p in probs.values())
+
+
+def test_entropy_per_generated_token(small_llm):
+    g = small_llm.generate_with_entropy([{"role": "user", "content": "Name a fruit."}], max_tokens=10)
+    assert g.tokens and len(g.tokens) == len(g.entropies)
+    assert all(e >= 0 for e in g.entropies) and max(g.entropies) > 0
+
+
+def test_two_threads_share_one_model(small_llm):
+    results = []
+
+    def ask(q):
+        results.append(small_llm.chat([{"role": "user", "content": q}], max_tokens=6).text)
+
+    threads = [threading.Thread(target=ask, args=(q,)) for q in ("Say one.", "Say two.")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == 2 and all(isinstance(r, str) for r in results)
+
+
+def test_context_overflow_is_an_error_not_a_truncation(small_llm):
+    from placecell.errors import PlacecellError
+
+    with pytest.raises(PlacecellError, match="does not fit"):
+        small_llm.chat([{"role": "user", "content": "word " * 5000}], max_tokens=10)
+
+
+def test_langgraph_messages_mode_sees_tokens(small_llm):
+    from langgraph.graph import START, StateGraph
+    from typing_extensions import TypedDict
+
+    from placecell.tools.llm.langchain import PlacecellChatModel
+
+    class S(TypedDict):
+        q: str
+        a: str
+
+    model = PlacecellChatModel(llm=small_llm, node="read", max_tokens=10)
+
+    def read(state: S) -> dict:
+        return {"a": model.invoke([("user", state["q"])]).content}
+
+    graph = StateGraph(S).add_node("read", read).add_edge(START, "read").compile()
+    chunks = [c for c, meta in graph.stream({"q": "Say hi."}, stream_mode="messages") if meta["langgraph_node"] == "read"]
+    assert len(chunks) > 1
+    assert "".join(c.content for c in chunks).strip()

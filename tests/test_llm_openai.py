@@ -1,0 +1,81 @@
+"""The OpenAI-compatible backend against a real `python -m llama_cpp.server` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from pydantic import BaseModel, Field
+
+from placecell.tools.llm import usage_scope
+from placecell.tools.llm.openai_compat import OpenAICompatLLM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(small_model):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited: {proc.stderr.read()[-500:]}")
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+class Pet(BaseModel):
+    name: str = Field(max_length=30)
+    legs: int
+
+
+def test_chat_stream_and_usage(server):
+    llm = OpenAICompatLLM(server, model="smol", schema_format="json_object")
+    with usage_scope() as u:
+        r = llm.chat([{"role": "user", "content": "Say hello."}], max_tokens=8, node="remote")
+        pieces = list(llm.stream([{"role": "user", "content": "Say hello."}], max_tokens=8, node="remote"))
+    assert r.text and r.completion_tokens > 0 and r.prompt_tokens > 0
+    assert "".join(pieces) == r.text
+    assert u.snapshot()["remote"]["calls"] == 2
+
+
+def test_structured_output_with_the_servers_schema_format(server):
+    llm = OpenAICompatLLM(server, model="smol", schema_format="json_object")
+    pet = llm.structured([{"role": "user", "content": "Describe a pet as JSON."}], Pet,
+                         fallback=Pet(name="none", legs=0), node="pet", max_tokens=60)
+    assert isinstance(pet, Pet)
+    assert llm.response_format({"type": "object"}) == {"type": "json_object", "schema": {"type": "object"}}
+    other = OpenAICompatLLM(server, schema_format="json_schema")
+    assert other.response_format({"type": "object"})["json_schema"]["schema"] == {"type": "object"}
+
+
+def test_next_token_probs_fall_back_without_logprobs(server):
+    llm = OpenAICompatLLM(server, model="smol", schema_format="json_object")
+    probs = llm.next_token_probs([{"role": "user", "content": "Is fire hot? Answer yes or no."}], ["yes", "no"])
+    assert abs(sum(probs.values()) - 1) < 1e-6
+
+
+def test_unreachable_endpoint_is_one_line():
+    from placecell.errors import PlacecellError
+
+    with pytest.raises(PlacecellError, match="unreachable"):
+        OpenAICompatLLM(f"http://127.0.0.1:{_free_port()}/v1").chat([{"role": "user", "content": "x"}])

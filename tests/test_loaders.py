@@ -1,0 +1,68 @@
+"""Loading inputs into passages, and the bad-input warnings."""
+
+from __future__ import annotations
+
+from placecell.tools.loaders import chunk_text, load_sources
+
+
+def _pdf_with_text(text: str) -> bytes:
+    """A minimal one-page PDF with a text stream (pypdf can extract it)."""
+    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return out
+
+
+def test_jsonl_records_are_whole_passages_and_bad_lines_are_reported(tmp_path):
+    f = tmp_path / "c.jsonl"
+    long_text = "word " * 1000
+    f.write_text('{"title": "A", "text": "' + long_text + '"}\nnot json\n{"title": "B"}\n\n{"title": "C", "text": "c"}\n')
+    res = load_sources([str(f)])
+    assert [p.title for p in res.passages] == ["A", "C"]
+    assert res.passages[0].text == "A\n" + long_text.strip()  # never split
+    assert res.warnings == [f"{f}: skipped 2 bad JSONL line(s): 2, 3"]
+
+
+def test_files_folders_and_bad_files(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Title\n\nFirst paragraph.\n\nSecond paragraph.")
+    (tmp_path / "docs" / "page.html").write_text(
+        "<html><head><title>Page</title></head><body><article><p>" + "Useful text here. " * 20
+        + "</p></article></body></html>")
+    (tmp_path / "docs" / "doc.pdf").write_bytes(_pdf_with_text("Hello from a PDF file"))
+    (tmp_path / "docs" / "bin.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "docs" / "empty.txt").write_text("   \n")
+    (tmp_path / "docs" / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    res = load_sources([str(tmp_path / "docs"), str(tmp_path / "missing.txt"), str(tmp_path / "x.exe")])
+    texts = " ".join(p.text for p in res.passages)
+    assert "First paragraph." in texts and "Useful text here." in texts and "Hello from a PDF file" in texts
+    joined = "\n".join(res.warnings)
+    assert "bin.txt: skipped (binary file)" in joined
+    assert "empty.txt: skipped (empty)" in joined
+    assert "broken.pdf: skipped" in joined
+    assert "missing.txt: not found" in joined
+
+
+def test_file_urls_are_refused():
+    res = load_sources(["file:///etc/passwd"])
+    assert res.passages == [] and "file: URLs are refused" in res.warnings[0]
+
+
+def test_chunking_respects_the_limit():
+    text = "\n\n".join(["Sentence one. Sentence two is here."] * 50)
+    chunks = chunk_text(text, max_chars=200)
+    assert all(len(c) <= 200 for c in chunks) and len(chunks) > 5
+    assert "".join(chunks).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")

