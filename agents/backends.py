@@ -82,11 +82,13 @@ class Backends:
         return files[-1] if files else None
 
     def load_kg(self, model_id: str | None = None):
-        """The KG built by `model_id`, or by default the most recently built one."""
+        """The KG built by `model_id` (when that model built one here), else the most recent."""
         from placecell.tools.stores.kg import KnowledgeGraph
 
         with self._lock:
-            path = self.kg_path(model_id) if model_id else self.latest_kg_path()
+            path = self.kg_path(model_id) if model_id else None
+            if path is None or not path.exists():
+                path = self.latest_kg_path()
             if self._kg is None or getattr(self._kg, "_path", None) != path:
                 kg = KnowledgeGraph.load(path) if path else KnowledgeGraph()
                 kg._path = path

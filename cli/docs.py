@@ -55,7 +55,7 @@ def ingest(
     seconds = time.perf_counter() - start
     for w in result.get("warnings", []):
         warn(w)
-    summary = {k: result.get(k) for k in ("passages", "new_passages", "extracted", "cached", "extraction_failed")}
+    summary = {k: result.get(k) for k in ("loaded", "passages", "new_passages", "extracted", "cached", "extraction_failed")}
     summary.update({"kg": result.get("kg", {}), "seconds": round(seconds, 2),
                     "passages_per_s": round((result.get("extracted") or 0) / seconds, 3) if seconds else 0.0,
                     "warnings": result.get("warnings", [])})
@@ -68,7 +68,7 @@ def ingest(
             f"({summary['cached']} cached, {summary['extraction_failed'] or 0} failed) in {seconds:.1f}s; "
             f"KG: {kg.get('entities', 0)} entities, {kg.get('triples', 0)} triples, {kg.get('aliases', 0)} aliases",
             markup=False)
-    if not result.get("passages"):
+    if not result.get("loaded"):
         raise InputError("nothing was ingested: " + ("; ".join(result.get("warnings", [])) or "no input"))
 
 

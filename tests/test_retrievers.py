@@ -207,14 +207,20 @@ def test_ircot_stops_after_three_retrievals(backends):
 def test_parse_thought():
     assert parse_thought("\n Next step: Paris is in France.\nmore") == "Paris is in France."
     assert parse_thought("   ") == ""
+    assert parse_thought("Wikipedia Title: Paris\nParis is in France.") == "Paris is in France."
     assert ANSWER_MARK in parse_thought("So the answer is: Paris").lower()
 
 
 def test_ircot_drops_passages_that_do_not_fit(backends):
+    from placecell import prompts
+
+    question = "What is Mont Blanc the highest mountain of?"
     llm = ScriptedLLM(["So the answer is: Alps."])
-    llm.n_ctx = 380  # the instructions (~212 tokens here) + the margin for the thought + one passage
-    run_ircot("What is Mont Blanc the highest mountain of?", backends, 4, llm=llm)
+    bare = prompts.load("ircot_step").format(passages="(none)", question=question, thoughts="(none)")
+    examples = bare.count("Wikipedia Title:")
+    llm.n_ctx = llm.count_tokens(bare) + 128 + 40  # the margin for the thought + room for one passage
+    run_ircot(question, backends, 4, llm=llm)
     prompt = llm.calls[0][0]
     assert llm.count_tokens(prompt) + 128 <= llm.n_ctx
-    assert prompt.count("Wikipedia Title:") == 2 + 1  # the example's two + the best real passage
+    assert prompt.count("Wikipedia Title:") == examples + 1  # only the best real passage fits
     assert "Wikipedia Title: Mont Blanc" in prompt

@@ -29,13 +29,14 @@ def make_nodes(backends: Backends):
                               allow_hosts=list(ctx.allow_hosts) + list(s.allow_hosts),
                               timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes)
         new = backends.get_registry().add_many(loaded.passages)
-        return {"passage_ids": [p.id for p in loaded.passages], "new_passages": new,
+        return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": new,
                 "passages": len(backends.get_registry()), "warnings": loaded.warnings}
 
     def embed(state: IngestState) -> dict:
         registry, vectors = backends.get_registry(), backends.get_vectors()
         ids = registry.ids()
-        missing = [pid for pid in ids if pid not in vectors.existing_ids(ids)] if ids else []
+        stored = vectors.existing_ids(ids) if ids else set()
+        missing = [pid for pid in ids if pid not in stored]
         if missing:
             rows = registry.get_many(missing)
             todo = [rows[i] for i in missing]

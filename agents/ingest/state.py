@@ -25,7 +25,8 @@ class IngestInput(TypedDict):
 
 
 class IngestOutput(TypedDict, total=False):
-    passages: int
+    loaded: int          # passages read from this run's inputs
+    passages: int        # passages in the store
     new_passages: int
     extracted: int
     extraction_failed: int
@@ -37,6 +38,7 @@ class IngestOutput(TypedDict, total=False):
 class IngestState(TypedDict, total=False):
     sources: list[str]
     passage_ids: list[str]
+    loaded: int
     passages: int
     new_passages: int
     extracted: int

@@ -36,10 +36,11 @@ def passages_block(passages) -> str:
 
 
 def parse_thought(text: str) -> str:
-    """The first non-empty line of the generation, without a repeated "Next step:" label."""
+    """The first line of the generation that is a sentence: without a repeated "Next step:"
+    label, and not a passage header the model copied from the prompt."""
     for line in text.strip().splitlines():
         line = _LEAD.sub("", line.strip()).strip()
-        if line:
+        if line and not line.lower().startswith("wikipedia title:"):
             return line[:300]
     return ""
 

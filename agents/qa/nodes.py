@@ -39,7 +39,7 @@ def make_nodes(backends: Backends):
         return {"entities": ents}
 
     def seed(state: QAState, runtime: Runtime[QAContext]) -> dict:
-        kg = backends.load_kg()
+        kg = backends.load_kg(backends.get_llm().model_id)
         seeds = npath.link_seeds(kg, embed, state.get("entities", []))
         paths = npath.hop1_paths(kg, seeds)
         notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
@@ -48,7 +48,7 @@ def make_nodes(backends: Backends):
 
     def expand(state: QAState) -> dict:
         known = {npath.path_text(p) for p in state.get("seen_paths", [])}
-        new = npath.expand_paths(backends.load_kg(), state.get("expand", []), known)
+        new = npath.expand_paths(backends.load_kg(backends.get_llm().model_id), state.get("expand", []), known)
         return {"new_paths": new, "hop": state["hop"] + 1}
 
     def prune(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -77,7 +77,10 @@ def make_nodes(backends: Backends):
         ctx = _ctx(runtime)
         ranking = npath.candidate_passages(state.get("valid", []))
         query = " ".join(x for x in (state["question"], state.get("chain", ""), state.get("requirements", "")) if x)
-        for pid, _ in backends.get_vectors().query(embed([query])[0], ctx.rank_k + len(ranking)):
+        from placecell.tools.retrievers import dense
+
+        # Exact cosine over every passage, the same scorer as the dense baseline.
+        for pid, _ in dense(query, backends, ctx.rank_k + len(ranking)):
             if pid not in ranking:
                 ranking.append(pid)
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]

@@ -7,7 +7,8 @@ import re
 
 from placecell import prompts
 
-_ANSWER = re.compile(r"answer\s*:\s*(.+)", re.I)
+_ANSWER = re.compile(r"answer(?:\s+is)?\s*:?\s*(.+)", re.I)
+_LIST_MARK = re.compile(r"^\s*(?:\[\d+\]|\(?\d+[.)]|[-*•])\s*")
 
 
 def format_passages(passages, max_chars: int) -> str:
@@ -31,4 +32,5 @@ def parse_answer(text: str) -> str:
     """The text after the last 'Answer:'; else the first line. Trailing punctuation removed."""
     matches = _ANSWER.findall(text)
     answer = matches[-1] if matches else (text.strip().splitlines() or [""])[0]
-    return answer.strip().strip("*").strip().rstrip(".").strip()
+    answer = _LIST_MARK.sub("", answer.strip().strip("*").strip())
+    return answer.strip().rstrip(".").strip().strip('"').strip()
