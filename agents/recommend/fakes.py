@@ -1,4 +1,4 @@
-"""Deterministic stand-ins for the LLM and the embedder: offline tests and `--llm fake` smoke runs.
+"""Deterministic stand-ins for the LLM and the embedder, for offline tests (not used by the product).
 
 `ScriptedLLM` answers each node from a function of the messages (default: a fixed preference
 note built from the history lines of the prompt) and reports made-up but deterministic
