@@ -217,7 +217,12 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys):
 def test_shipped_models_score_catalog_pairs():
     from placecell.tools.recsys_nodes import score_candidates
 
-    result = score_candidates("8", ["15", "40", "not-a-book"], {"40": {"web_evidence": 3.0}}, catalog="goodbooks_399")
+    from collections import Counter
+
+    from placecell.tools.recsys_data import load_catalog
+
+    active = Counter(load_catalog("goodbooks_399").interactions.users.tolist()).most_common(1)[0][0]
+    result = score_candidates(active, ["15", "40", "not-a-book"], {"40": {"web_evidence": 3.0}}, catalog="goodbooks_399")
     by_id = {s.item_id: s for s in result.scores}
     assert [s.score for s in result.scores] == sorted((s.score for s in result.scores), reverse=True)
     assert by_id["40"].score > by_id["40"].ctr  # the extra signal raised it
@@ -226,7 +231,7 @@ def test_shipped_models_score_catalog_pairs():
     cold = score_candidates("no-such-user", ["15"], catalog="goodbooks_399")
     assert cold.cold_start and "unseen user" in cold.notes[0]
     with pytest.raises(InputError):
-        score_candidates("8", [])
+        score_candidates(active, [])
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ Two judges decide which paths are valid and which to expand:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -27,11 +29,31 @@ class QueryEntities(BaseModel):
     named_entities: list[str] = Field(default_factory=list, max_length=6)
 
 
+_QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
+                   "were", "did", "does", "do", "in", "the", "a", "an", "of", "and", "or", "both"}
+_CAPITALISED = re.compile(r"[A-Z0-9][\w'’.-]*(?:\s+(?:of|the|de|la|von|van|for|in|on|&)?\s*[A-Z0-9][\w'’.-]*)*")
+_QUOTED = re.compile(r'"([^"]{2,80})"')
+
+
+def surface_entities(question: str) -> list[str]:
+    """Capitalised spans and quoted titles of the question: a deterministic complement to the
+    model's NER (the 0.5B model returned only "politician" for a question naming a park)."""
+    found = [m.strip() for m in _QUOTED.findall(question)]
+    for m in _CAPITALISED.finditer(question):
+        words = m.group(0).split()
+        while words and re.sub(r"['’]s$", "", words[0].lower()) in _QUESTION_WORDS:
+            words = words[1:]
+        span = re.sub(r"['’]s$", "", " ".join(words).strip(" .,?"))
+        if span and span.lower() not in _QUESTION_WORDS and (len(span) > 2 or span.isdigit()):
+            found.append(span)
+    return found
+
+
 def query_entities(llm, question: str) -> list[str]:
     msgs = [{"role": "system", "content": prompts.load("qa_ner")}, {"role": "user", "content": question}]
     out = llm.structured(msgs, QueryEntities, fallback=QueryEntities(), node="ner", max_tokens=120)
     seen, names = set(), []
-    for name in out.named_entities:
+    for name in [*surface_entities(question), *out.named_entities]:
         norm = normalize_entity(name)
         if norm and norm not in seen:
             seen.add(norm)

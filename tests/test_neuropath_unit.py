@@ -1,0 +1,65 @@
+"""NeuroPath's path mechanics without an LLM: seeds, hop 1, expansion, pruning, candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from placecell.agents.qa import neuropath as npath
+from placecell.tools.stores.kg import KnowledgeGraph
+
+
+def _kg():
+    kg = KnowledgeGraph()
+    kg.add_passage("p1", [["Longleat Safari Park", "located at", "Longleat"]])
+    kg.add_passage("p2", [["Longleat", "seat of", "Alexander Thynn"], ["Longleat", "built in", "1580"]])
+    kg.add_passage("p3", [["Alexander Thynn", "styled", "Viscount Weymouth"]])
+    return kg
+
+
+def test_surface_entities():
+    assert npath.surface_entities("Are Travis Parrott and Menno Oosting both tennis players?") == [
+        "Travis Parrott", "Menno Oosting"]
+    assert npath.surface_entities('Who directed "El Extrano Viaje"?')[0] == "El Extrano Viaje"
+
+
+def test_hop1_expand_and_candidates():
+    kg = _kg()
+    hop1 = npath.hop1_paths(kg, ["longleat safari park"])
+    assert [p["frontier"] for p in hop1] == ["longleat"] and hop1[0]["passage_ids"] == ["p1"]
+    known = {npath.path_text(p) for p in hop1}
+    hop2 = npath.expand_paths(kg, hop1, known)
+    assert {p["triples"][-1][2] for p in hop2} == {"alexander thynn", "1580"}
+    assert all(len(p["triples"]) == 2 and p["passage_ids"] == ["p1", "p2"] for p in hop2)
+    thynn = [p for p in hop2 if p["frontier"] == "alexander thynn"]
+    hop3 = npath.expand_paths(kg, thynn, known)
+    assert hop3[0]["triples"][-1] == ["alexander thynn", "styled", "viscount weymouth"]
+    assert npath.candidate_passages(hop3 + hop2) == ["p1", "p2", "p3"]
+    assert npath.expand_paths(kg, thynn, known) == []  # already known: no duplicates
+
+
+def test_prune_keeps_the_most_similar():
+    paths = [{"triples": [[f"e{i}", "r", "x"]], "passage_ids": ["p"], "frontier": "x", "score": 0} for i in range(5)]
+
+    def embed(texts):
+        # e3 is closest to the query by construction.
+        return np.array([[1.0, 0.0] if ("e3" in t or t == "q") else [0.0, 1.0] for t in texts])
+
+    kept = npath.prune(embed, paths, "q", 2)
+    assert len(kept) == 2 and kept[0]["triples"][0][0] == "e3"
+    assert npath.prune(embed, paths, "q", 10) == paths
+
+
+def test_valid_ids_are_one_based_unique_in_range():
+    assert npath.valid_ids([2, 2, 0, 7, 1], 3) == [1, 0]
+
+
+def test_link_seeds_nearest_plus_aliases():
+    kg = _kg()
+    kg.g.add_edge("longleat", "longleat house", key="alias", kind="alias", score=0.9)
+    names = kg.entities()
+
+    def embed(texts):
+        return np.array([[1.0 if t == n or (t == "longleat" and n == "longleat") else 0.0 for n in names]
+                         for t in texts]) + 1e-6
+
+    assert npath.link_seeds(kg, embed, ["Longleat"]) == ["longleat", "longleat house"]
