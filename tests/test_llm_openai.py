@@ -22,25 +22,33 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(small_model):
+def server(small_model, tmp_path_factory):
     port = _free_port()
+    # A file, not a pipe: llama.cpp logs enough while loading to fill a pipe and block.
+    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {proc.stderr.read()[-500:]}")
+            log.seek(0)
+            pytest.fail(f"llama_cpp.server exited: {log.read()[-500:]}")
         try:
             if httpx.get(f"{base}/models", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("llama_cpp.server did not start in 120 s")
     yield base
     proc.terminate()
     proc.wait(timeout=30)
+    log.close()
 
 
 class Pet(BaseModel):

@@ -1,0 +1,189 @@
+"""Nodes of the chat router graph. Each takes the conversation, returns one AI message.
+
+Routing: the LLM picks a route through a JSON-schema constrained call; when it is unsure (low
+confidence, or the typed fallback after invalid output) keyword rules decide. Citations are
+numbered in code from the QA graph's retrieved passage ids, never written by the model.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from placecell.agents.chat.state import ChatContext, ChatState, RouteDecision
+
+ROUTER_PROMPT = (
+    "Route the user's message. Answer JSON with route and confidence (0 to 1).\n"
+    "qa: a question about facts in the user's documents.\n"
+    "recommend: asks for books or films to read or watch.\n"
+    "ingest: asks to add a file, folder or URL.\n"
+    "reply: greetings, thanks, chit-chat, anything else."
+)
+REPLY_PROMPT = "You are placecell, a helpful local assistant. Answer briefly."
+
+_RECOMMEND = re.compile(r"\b(recommend\w*|suggest\w*|what (should|could) i (read|watch)|books? like|"
+                        r"films? like|movies? like|similar to)\b", re.I)
+_INGEST = re.compile(r"\b(ingest|index|add|load|import)\b", re.I)
+_QUESTION = re.compile(r"^(who|whom|whose|what|which|when|where|why|how|is|are|was|were|did|does|do|can|"
+                       r"tell me|name|list)\b", re.I)
+_CHITCHAT = re.compile(r"^(hi|hello|hey|thanks|thank you|bye|good (morning|evening|night)|ok|okay)\b", re.I)
+_FOLLOW_UP = re.compile(r"^(and|what about|how about|also)\b|\b(he|she|it|they|him|her|them|his|its|their|"
+                        r"that|this|there)\b", re.I)
+
+
+def _emit(event: dict) -> None:
+    try:
+        get_stream_writer()(event)
+    except Exception:  # outside a graph run (direct node calls in tests)
+        pass
+
+
+def _ctx(runtime: Runtime[ChatContext] | None) -> ChatContext:
+    return (runtime.context if runtime is not None else None) or ChatContext()
+
+
+def _text(message) -> str:
+    content = message.content
+    return content if isinstance(content, str) else " ".join(str(c) for c in content)
+
+
+def last_human(messages) -> str:
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage) or getattr(m, "type", "") == "human":
+            return _text(m).strip()
+    return ""
+
+
+def previous_humans(messages) -> list[str]:
+    humans = [_text(m).strip() for m in messages if getattr(m, "type", "") == "human"]
+    return humans[:-1]
+
+
+def find_sources(text: str) -> list[str]:
+    """Files, folders and URLs named in a message."""
+    found = []
+    for token in text.split():
+        token = token.strip("'\"`,;()")
+        if re.match(r"https?://", token):
+            found.append(token)
+        elif token and ("/" in token or "." in token) and Path(token).expanduser().exists():
+            found.append(str(Path(token).expanduser()))
+    return found
+
+
+def keyword_route(text: str) -> str:
+    """Deterministic routing, used when the model is unsure."""
+    if _INGEST.search(text) and find_sources(text):
+        return "ingest"
+    if _RECOMMEND.search(text):
+        return "recommend"
+    if _CHITCHAT.match(text.strip()):
+        return "reply"
+    if text.rstrip().endswith("?") or _QUESTION.match(text.strip()):
+        return "qa"
+    return "reply"
+
+
+def standalone_question(messages) -> str:
+    """The last question, with the previous one prepended when it reads as a follow-up."""
+    question = last_human(messages)
+    earlier = previous_humans(messages)
+    if earlier and len(question.split()) <= 12 and _FOLLOW_UP.search(question):
+        return f"{earlier[-1]} {question}"
+    return question
+
+
+def format_citations(citations: list[dict]) -> str:
+    if not citations:
+        return ""
+    return "\n\nSources:\n" + "\n".join(f"[{c['n']}] {c['title']} ({c['passage_id']})" for c in citations)
+
+
+def format_carousels(out: dict) -> str:
+    lines = []
+    for carousel in out.get("carousels", []):
+        lines.append(f"{carousel['title']}:")
+        for i, item in enumerate(carousel["items"], 1):
+            reason = f": {item['reason']}" if item.get("reason") else ""
+            lines.append(f"  {i}. {item['title']}{reason}")
+    if not lines:
+        lines = [f"- {item['title']}" for item in out.get("items", [])[:5]]
+    return "\n".join(lines) or "I found nothing to recommend."
+
+
+def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None):
+    """`recommend_graph`/`ingest_graph` may be zero-argument callables (built on first use)."""
+    built: dict = {}
+
+    def _graph(name, spec):
+        if name not in built:
+            built[name] = spec() if callable(spec) and not hasattr(spec, "invoke") else spec
+        return built[name]
+
+    def route(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+        ctx = _ctx(runtime)
+        text = last_human(state["messages"])
+        if ctx.router == "llm":
+            unsure = RouteDecision(route="reply", confidence=0.0)
+            messages = [{"role": "system", "content": ROUTER_PROMPT}, {"role": "user", "content": text[:2000]}]
+            decision = backends.get_llm().structured(messages, RouteDecision, unsure, node="route", max_tokens=40)
+            if decision.confidence >= ctx.min_confidence:
+                _emit({"event": "route", "route": decision.route, "by": "llm", "confidence": decision.confidence})
+                return {"route": decision.route, "routed_by": "llm"}
+        chosen = keyword_route(text)
+        _emit({"event": "route", "route": chosen, "by": "keywords"})
+        return {"route": chosen, "routed_by": "keywords"}
+
+    def qa(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+        from placecell.agents.qa.state import QAContext
+
+        ctx = _ctx(runtime)
+        question = standalone_question(state["messages"])
+        out = qa_graph.invoke({"question": question}, context=QAContext(
+            method=ctx.method, mode=ctx.mode, top_k=ctx.top_k, max_hop=ctx.max_hop))
+        citations = [{"n": i, "title": c["title"], "passage_id": c["passage_id"]}
+                     for i, c in enumerate(out.get("citations", []), 1)]
+        answer = out.get("answer") or ("I found nothing about that in your documents." if not citations
+                                       else "I could not write an answer from these passages.")
+        return {"question": question, "citations": citations,
+                "messages": [AIMessage(answer + format_citations(citations), name="qa")]}
+
+    def recommend(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+        from placecell.agents.recommend.state import RecommendContext
+
+        graph = _graph("recommend", recommend_graph)
+        if graph is None:
+            return {"citations": [], "messages": [AIMessage("Recommendations are not set up here.", name="recommend")]}
+        out = graph.invoke({"likes": last_human(state["messages"]), "history": []},
+                           context=RecommendContext(query_mode="none", explain=False))
+        return {"citations": [], "messages": [AIMessage(format_carousels(out), name="recommend")]}
+
+    def ingest(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+        from placecell.agents.ingest.state import IngestContext
+
+        sources = find_sources(last_human(state["messages"]))
+        if not sources:
+            return {"citations": [], "messages": [AIMessage("Which file, folder or URL should I add?", name="ingest")]}
+        graph = _graph("ingest", ingest_graph)
+        out = graph.invoke({"sources": sources}, context=IngestContext(
+            extract=_ctx(runtime).extract, chunk_chars=backends.settings.chunk_chars))
+        backends.forget_kg()
+        text = f"Added {out.get('new_passages', 0)} new passages ({out.get('passages', 0)} in the store)."
+        if out.get("warnings"):
+            text += " Warnings: " + "; ".join(out["warnings"])
+        return {"citations": [], "messages": [AIMessage(text, name="ingest")]}
+
+    def reply(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+        from placecell.tools.llm.langchain import PlacecellChatModel
+
+        ctx = _ctx(runtime)
+        history = [m for m in state["messages"] if getattr(m, "type", "") in ("human", "ai")][-ctx.history_turns:]
+        model = PlacecellChatModel(llm=backends.get_llm(), node="reply", max_tokens=128)
+        answer = model.invoke([SystemMessage(REPLY_PROMPT), *history])
+        return {"citations": [], "messages": [AIMessage(_text(answer).strip(), name="reply")]}
+
+    return {"route": route, "qa": qa, "recommend": recommend, "ingest": ingest, "reply": reply}

@@ -1,0 +1,58 @@
+"""State, input/output schemas and run settings of the chat router graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+Route = Literal["qa", "recommend", "ingest", "reply"]
+ROUTES: tuple[str, ...] = ("qa", "recommend", "ingest", "reply")
+
+
+@dataclass
+class ChatContext:
+    """Run settings (Studio shows these as the graph's context)."""
+
+    router: str = field(default="llm", metadata={
+        "description": "llm (schema-constrained decision, keywords when unsure) | keywords (no LLM call)"})
+    min_confidence: float = field(default=0.6, metadata={
+        "description": "below this the router's decision is replaced by the keyword rules"})
+    method: str = field(default="neuropath", metadata={
+        "description": "QA retriever: neuropath | dense | bm25 | hybrid | ppr | ircot"})
+    mode: str = field(default="scored", metadata={"description": "neuropath path judging: scored | faithful"})
+    top_k: int = field(default=5, metadata={"description": "passages given to the reader"})
+    max_hop: int = field(default=2, metadata={"description": "path-tracking rounds"})
+    web: str = field(default="off", metadata={"description": "recommendation web evidence: off (only mode so far)"})
+    extract: bool = field(default=True, metadata={"description": "ingest: run LLM triple extraction"})
+    history_turns: int = field(default=6, metadata={"description": "previous messages a plain reply sees"})
+
+
+class RouteDecision(BaseModel):
+    """The router's schema-constrained output."""
+
+    route: Route = Field(description="qa: a question about the user's documents; recommend: asks for "
+                         "books/films to enjoy; ingest: add a file/folder/URL; reply: anything else")
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class ChatInput(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class ChatOutput(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    route: str
+    citations: list[dict]
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    route: str              # this turn's route
+    routed_by: str          # llm | keywords
+    question: str           # this turn's standalone question (follow-ups rewritten)
+    citations: list[dict]   # this turn's numbered sources: {"n", "title", "passage_id"}

@@ -1,0 +1,237 @@
+"""`placecell chat` (a REPL over the chat router graph) and `placecell threads`.
+
+Threads persist in PLACECELL_HOME/chat.sqlite (LangGraph's SQLite checkpointer). Answer tokens
+stream from the answering nodes (`messages` mode, filtered by node); path-tracking steps and
+routing show as they happen (`custom` mode). Ctrl-C stops the current answer, not the session.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from contextlib import closing
+
+import typer
+
+from placecell.cli import app
+from placecell.cli.common import console, err_console, settings_from
+
+MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
+HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
+ANSWER_NODES = {"read", "reply"}  # nodes whose tokens are the answer (QA's reader, the plain reply)
+HELP = """commands:
+  /ingest PATH   add a file, folder or URL (vectors and knowledge graph)
+  /sources       list the ingested documents
+  /model         show the model in use
+  /new           start a new thread
+  /help          this help
+  /exit          leave (Ctrl-D too); Ctrl-C stops the current answer
+anything else is sent to the router: questions about your documents, recommendation requests,
+"ingest PATH", or plain chat."""
+
+
+def _db_path(settings):
+    path = settings.data_dir / "chat.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _saver(settings):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(str(_db_path(settings)), check_same_thread=False)
+    saver = SqliteSaver(conn)
+    saver.setup()
+    return saver
+
+
+def list_threads(settings) -> list[tuple[str, int]]:
+    """(thread id, checkpoints), most recently used first."""
+    path = settings.data_dir / "chat.sqlite"
+    if not path.exists():
+        return []
+    with closing(sqlite3.connect(str(path))) as conn:
+        try:
+            rows = conn.execute("SELECT thread_id, count(*), max(rowid) FROM checkpoints GROUP BY thread_id "
+                                "ORDER BY max(rowid) DESC").fetchall()
+        except sqlite3.OperationalError:
+            return []
+    return [(r[0], r[1]) for r in rows]
+
+
+@app.command()
+def threads(model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
+    """List saved chat threads (resume one with `placecell chat --thread NAME`)."""
+    found = list_threads(settings_from(model=model, home=home))
+    if not found:
+        console.print("no threads yet", markup=False)
+    for name, _ in found:
+        console.print(name, markup=False)
+
+
+class _Printer:
+    """Writes streamed output; plain text without colour when stdout is not a terminal."""
+
+    def __init__(self) -> None:
+        self.streamed = False
+
+    def token(self, text: str) -> None:
+        self.streamed = True
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def step(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "route":
+            line = f"route: {event['route']} ({event['by']})"
+        elif kind == "entities":
+            line = f"entities: {', '.join(event['entities']) or '(none)'}"
+        elif kind == "seeds":
+            line = f"seeds: {', '.join(event['seeds'][:8])} -> {event['paths']} paths"
+        elif kind == "paths":
+            line = "\n".join(f"hop {event['hop']}: {p}" for p in event.get("valid", [])[:3]) or f"hop {event['hop']}"
+        elif kind in ("fetch", "search"):
+            line = f"{kind}: {event.get('url') or event.get('query', '')}"
+        else:
+            return
+        if line:
+            err_console.print(line, style="dim", markup=False)
+
+
+def run_turn(graph, text: str, config: dict, context, printer: _Printer) -> dict:
+    """One turn: stream steps and answer tokens, then print what was not streamed (citations,
+    carousels, ingest summaries). Returns the turn's final state values."""
+    from langchain_core.messages import AIMessageChunk
+
+    values: dict = {}
+    printer.streamed = False
+    for namespace, mode, chunk in graph.stream({"messages": [("user", text)]}, config, context=context,
+                                               stream_mode=["messages", "custom", "values"], subgraphs=True):
+        if mode == "custom":
+            printer.step(chunk)
+        elif mode == "messages":
+            message, meta = chunk
+            # chunks only: the node's final message arrives here too and was already streamed
+            if (meta.get("langgraph_node") in ANSWER_NODES and isinstance(message, AIMessageChunk)
+                    and isinstance(message.content, str)):
+                printer.token(message.content)
+        elif mode == "values" and not namespace:
+            values = chunk
+    last = values.get("messages", [None])[-1] if values.get("messages") else None
+    body = last.content if last is not None and getattr(last, "type", "") == "ai" else ""
+    if printer.streamed:
+        # the answer's text is on screen already; add what code appended (citations)
+        tail = body.split("\n\nSources:\n", 1)[1] if "\n\nSources:\n" in body else ""
+        sys.stdout.write("\n" + ("\nSources:\n" + tail + "\n" if tail else ""))
+    else:
+        sys.stdout.write(body + "\n")
+    sys.stdout.flush()
+    return values
+
+
+def _read_line(prompt: str) -> str | None:
+    if sys.stdin.isatty():
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    return None if line == "" else line.rstrip("\n")
+
+
+@app.command()
+def chat(
+    thread: str = typer.Option(None, "--thread", "-t", help="thread name to resume or start (default: a new one)"),
+    router: str = typer.Option("llm", "--router", help="llm (keywords when unsure) | keywords"),
+    method: str = typer.Option("neuropath", "--method", help="QA retriever: neuropath | dense | bm25 | hybrid | ppr | ircot"),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=20),
+    max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
+    no_extract: bool = typer.Option(False, "--no-extract", help="/ingest: vectors only, no knowledge graph"),
+    model: str = MODEL_OPT,
+    home: str = HOME_OPT,
+) -> None:
+    """Chat with your documents: questions, recommendations and ingestion in one conversation."""
+    from placecell.agents.backends import Backends
+    from placecell.agents.chat.state import ChatContext
+    from placecell.errors import InputError
+    from placecell.graphs.chat import build_chat_graph
+
+    if router not in ("llm", "keywords"):
+        raise InputError(f"unknown router '{router}' (known: llm, keywords)")
+    settings = settings_from(model=model, home=home)
+    backends = Backends(settings=settings)
+    saver = _saver(settings)
+    graph = build_chat_graph(backends, checkpointer=saver)
+    context = ChatContext(router=router, method=method, top_k=top_k, max_hop=max_hop, extract=not no_extract)
+    thread = thread or time.strftime("chat-%Y%m%d-%H%M%S")
+    printer = _Printer()
+    turns = len(graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", []))
+    console.print(f"thread {thread}" + (f" (resumed, {turns} messages)" if turns else "") + "; /help for commands",
+                  markup=False)
+    while True:
+        line = _read_line("you> ")
+        if line is None:
+            break
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            command, _, arg = line.partition(" ")
+            arg = arg.strip()
+            if command in ("/exit", "/quit"):
+                break
+            if command == "/help":
+                console.print(HELP, markup=False)
+            elif command == "/new":
+                thread = time.strftime("chat-%Y%m%d-%H%M%S")
+                console.print(f"thread {thread}", markup=False)
+            elif command == "/model":
+                llm = backends.llm
+                console.print(f"model: {settings.model if settings.llm_backend != 'openai' else settings.llm_model}"
+                              f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
+            elif command == "/sources":
+                _show_sources(backends)
+            elif command == "/ingest":
+                if not arg:
+                    console.print("usage: /ingest PATH", markup=False)
+                else:
+                    _ingest(backends, arg, extract=not no_extract)
+            else:
+                console.print(f"unknown command {command}; /help lists them", markup=False)
+            continue
+        try:
+            run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
+        except KeyboardInterrupt:
+            sys.stdout.write("\n(stopped)\n")
+            sys.stdout.flush()
+    console.print("bye", markup=False)
+
+
+def _show_sources(backends) -> None:
+    titles: dict[str, int] = {}
+    for p in backends.get_registry().all():
+        titles[p.title] = titles.get(p.title, 0) + 1
+    if not titles:
+        console.print("no documents yet: /ingest PATH", markup=False)
+    for title, n in sorted(titles.items()):
+        console.print(f"  {title}" + (f" ({n} passages)" if n > 1 else ""), markup=False)
+
+
+def _ingest(backends, source: str, *, extract: bool) -> None:
+    from placecell.agents.ingest.state import IngestContext
+    from placecell.graphs.ingest import build_ingest_graph
+
+    try:
+        out = build_ingest_graph(backends).invoke(
+            {"sources": [source]}, context=IngestContext(extract=extract, chunk_chars=backends.settings.chunk_chars))
+    except KeyboardInterrupt:
+        console.print("(stopped)", markup=False)
+        return
+    backends.forget_kg()
+    for w in out.get("warnings", []):
+        err_console.print(f"warning: {w}", markup=False)
+    console.print(f"added {out.get('new_passages', 0)} new passages ({out.get('passages', 0)} in the store)",
+                  markup=False)
