@@ -23,7 +23,7 @@ ANSWER_NODES = {"read", "reply"}  # nodes whose tokens are the answer (QA's read
 HELP = """commands:
   /ingest PATH   add a file, folder or URL (vectors and knowledge graph)
   /sources       list the ingested documents
-  /model         show the model in use
+  /model [NAME]  show the model in use, or switch to another preset or .gguf
   /new           start a new thread
   /help          this help
   /exit          leave (Ctrl-D too); Ctrl-C stops the current answer
@@ -88,7 +88,7 @@ class _Printer:
         elif kind == "entities":
             line = f"entities: {', '.join(event['entities']) or '(none)'}"
         elif kind == "seeds":
-            line = f"seeds: {', '.join(event['seeds'][:8])} -> {event['paths']} paths"
+            line = f"seeds: {', '.join(event['seeds'][:8]) or '(none)'} -> {event['paths']} paths"
         elif kind == "paths":
             line = "\n".join(f"hop {event['hop']}: {p}" for p in event.get("valid", [])[:3]) or f"hop {event['hop']}"
         elif kind in ("fetch", "search"):
@@ -131,15 +131,19 @@ def run_turn(graph, text: str, config: dict, context, printer: _Printer) -> dict
 
 
 def _read_line(prompt: str) -> str | None:
-    if sys.stdin.isatty():
-        try:
+    """The next line (None at end of input). Ctrl-C at the prompt clears the line, as in a shell."""
+    try:
+        if sys.stdin.isatty():
             return input(prompt)
-        except EOFError:
-            return None
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    return None if line == "" else line.rstrip("\n")
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        return None if line == "" else line.rstrip("\n")
+    except EOFError:
+        return None
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        return ""
 
 
 @app.command()
@@ -166,7 +170,7 @@ def chat(
     saver = _saver(settings)
     graph = build_chat_graph(backends, checkpointer=saver)
     context = ChatContext(router=router, method=method, top_k=top_k, max_hop=max_hop, extract=not no_extract)
-    thread = thread or time.strftime("chat-%Y%m%d-%H%M%S")
+    thread = thread or _new_thread_name()
     printer = _Printer()
     turns = len(graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", []))
     console.print(f"thread {thread}" + (f" (resumed, {turns} messages)" if turns else "") + "; /help for commands",
@@ -186,8 +190,13 @@ def chat(
             if command == "/help":
                 console.print(HELP, markup=False)
             elif command == "/new":
-                thread = time.strftime("chat-%Y%m%d-%H%M%S")
+                thread = _new_thread_name()
                 console.print(f"thread {thread}", markup=False)
+            elif command == "/model" and arg:
+                settings = settings_from(model=arg, home=home)
+                backends = Backends(settings=settings)
+                graph = build_chat_graph(backends, checkpointer=saver)
+                console.print(f"model: {arg} (loads with the next answer)", markup=False)
             elif command == "/model":
                 llm = backends.llm
                 console.print(f"model: {settings.model if settings.llm_backend != 'openai' else settings.llm_model}"
@@ -208,6 +217,12 @@ def chat(
             sys.stdout.write("\n(stopped)\n")
             sys.stdout.flush()
     console.print("bye", markup=False)
+
+
+def _new_thread_name() -> str:
+    import uuid
+
+    return time.strftime("chat-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
 
 
 def _show_sources(backends) -> None:

@@ -97,6 +97,15 @@ def standalone_question(messages) -> str:
     return question
 
 
+def liked_titles(text: str) -> list[str]:
+    """Titles named after "like"/"similar to" ("books like Dune and Emma" -> ["Dune", "Emma"])."""
+    m = re.search(r"\b(?:like|similar to|enjoyed|loved)\s+(.+)", text, re.I)
+    if not m:
+        return []
+    parts = re.split(r",\s*|\s+and\s+|\s+or\s+", m.group(1).strip().rstrip("?.!"))
+    return [p.strip().strip("'\"") for p in parts if p.strip()]
+
+
 def format_citations(citations: list[dict]) -> str:
     if not citations:
         return ""
@@ -112,6 +121,7 @@ def format_carousels(out: dict) -> str:
             lines.append(f"  {i}. {item['title']}{reason}")
     if not lines:
         lines = [f"- {item['title']}" for item in out.get("items", [])[:5]]
+    lines += [f"note: {n}" for n in out.get("notes", []) if "not in the" in n and "catalog" in n]
     return "\n".join(lines) or "I found nothing to recommend."
 
 
@@ -158,7 +168,8 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None):
         graph = _graph("recommend", recommend_graph)
         if graph is None:
             return {"citations": [], "messages": [AIMessage("Recommendations are not set up here.", name="recommend")]}
-        out = graph.invoke({"likes": last_human(state["messages"]), "history": []},
+        text = last_human(state["messages"])
+        out = graph.invoke({"likes": text, "history": [{"item": t} for t in liked_titles(text)]},
                            context=RecommendContext(query_mode="none", explain=False))
         return {"citations": [], "messages": [AIMessage(format_carousels(out), name="recommend")]}
 

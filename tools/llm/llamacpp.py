@@ -107,8 +107,8 @@ class LlamaCppLLM(LLM):
     def _complete(self, prompt: str, *, max_tokens: int, temperature: float, stop, grammar=None,
                   logits_processor=None, node: str) -> ChatResult:
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
-        start = time.perf_counter()
         with self.lock, MachineLock():
+            start = time.perf_counter()  # after the locks: waiting for a turn is not model time
             out = self.llm.create_completion(
                 prompt, max_tokens=max_tokens, temperature=temperature, top_k=1 if temperature == 0 else 40,
                 stop=list(stop or []) + self.stop, grammar=grammar, logits_processor=logits_processor,
@@ -132,9 +132,9 @@ class LlamaCppLLM(LLM):
     def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> Iterator[str]:
         prompt = self.render(messages)
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
-        start = time.perf_counter()
         n_out = 0
         with self.lock, MachineLock():
+            start = time.perf_counter()
             try:
                 for chunk in self.llm.create_completion(
                     prompt, max_tokens=max_tokens, temperature=temperature, top_k=1 if temperature == 0 else 40,

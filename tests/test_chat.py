@@ -1,0 +1,212 @@
+"""The chat router: keyword routing, the LLM decision and its fallback, code-built citations,
+follow-ups, SQLite-persisted threads, streamed reply tokens, and the real CLI in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+from placecell.agents.backends import Backends
+from placecell.agents.chat.nodes import find_sources, keyword_route, standalone_question
+from placecell.agents.chat.state import ChatContext, RouteDecision
+from placecell.graphs.chat import build_chat_graph
+from placecell.settings import Settings
+
+
+@pytest.mark.parametrize("text,route", [
+    ("Who founded Fantagraphics?", "qa"),
+    ("what title was the politician styled", "qa"),
+    ("Can you recommend some books like Dune", "recommend"),
+    ("suggest a film for tonight", "recommend"),
+    ("hello!", "reply"),
+    ("thanks, that was useful", "reply"),
+    ("ingest /definitely/not/here.txt", "reply"),
+])
+def test_keyword_route(text, route):
+    assert keyword_route(text) == route
+
+
+def test_keyword_route_ingests_existing_paths(tmp_path):
+    doc = tmp_path / "notes.txt"
+    doc.write_text("x")
+    assert keyword_route(f"please ingest {doc}") == "ingest"
+    assert find_sources(f"add {doc} and https://example.org/a") == [str(doc), "https://example.org/a"]
+
+
+def test_liked_titles():
+    from placecell.agents.chat.nodes import liked_titles
+
+    assert liked_titles("recommend books like Dune and Emma?") == ["Dune", "Emma"]
+    assert liked_titles("recommend something") == []
+
+
+def test_follow_up_questions_see_the_previous_turn():
+    msgs = [("human", "Who founded Fantagraphics Books?"), ("ai", "Gary Groth."), ("human", "When was he born?")]
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    messages = [HumanMessage(t) if r == "human" else AIMessage(t) for r, t in msgs]
+    assert standalone_question(messages) == "Who founded Fantagraphics Books? When was he born?"
+    messages[-1] = HumanMessage("Where is Capitol Records based?")
+    assert standalone_question(messages) == "Where is Capitol Records based?"
+
+
+class _FakeQAState(TypedDict, total=False):
+    question: str
+    answer: str
+    citations: list
+
+
+def _fake_qa_graph(seen: list):
+    def answer(state):
+        seen.append(state["question"])
+        return {"answer": "Viscount Weymouth.", "citations": [{"title": "Alexander Thynn", "passage_id": "p1"},
+                                                               {"title": "Longleat", "passage_id": "p2"}]}
+
+    b = StateGraph(_FakeQAState)
+    b.add_node("answer", answer)
+    b.add_edge(START, "answer")
+    b.add_edge("answer", END)
+    return b.compile()
+
+
+class _FakeLLM:
+    model_id = "fake"
+
+    def __init__(self, decision):
+        self.decision = decision
+
+    def structured(self, messages, schema_cls, fallback, **kw):
+        return self.decision if self.decision is not None else fallback
+
+
+def _graph(tmp_path, llm=None, checkpointer=None, seen=None):
+    backends = Backends(settings=Settings(home=tmp_path / "home"), llm=llm)
+    return build_chat_graph(backends, qa_graph=_fake_qa_graph(seen if seen is not None else []),
+                            recommend_graph=lambda: None, checkpointer=checkpointer)
+
+
+def test_qa_answers_end_with_numbered_citations_and_threads_persist(tmp_path):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from placecell.cli.chat import list_threads
+
+    seen: list = []
+    db = tmp_path / "home" / "chat.sqlite"
+    db.parent.mkdir(parents=True)
+    ctx = ChatContext(router="keywords")
+    with SqliteSaver.from_conn_string(str(db)) as saver:
+        graph = _graph(tmp_path, checkpointer=saver, seen=seen)
+        config = {"configurable": {"thread_id": "longleat"}}
+        out = graph.invoke({"messages": [("user", "Which title was the owner of Longleat styled?")]}, config, context=ctx)
+        assert out["route"] == "qa"
+        assert out["messages"][-1].content == ("Viscount Weymouth.\n\nSources:\n[1] Alexander Thynn (p1)\n"
+                                               "[2] Longleat (p2)")
+        assert [c["n"] for c in out["citations"]] == [1, 2]
+    with SqliteSaver.from_conn_string(str(db)) as saver:  # a later run resumes the thread
+        graph = _graph(tmp_path, checkpointer=saver, seen=seen)
+        out = graph.invoke({"messages": [("user", "And what about his father?")]},
+                           {"configurable": {"thread_id": "longleat"}}, context=ctx)
+        assert len(out["messages"]) == 4
+    assert seen[1] == "Which title was the owner of Longleat styled? And what about his father?"
+    assert [name for name, _ in list_threads(Settings(home=tmp_path / "home"))] == ["longleat"]
+
+
+@pytest.mark.parametrize("decision,route,by", [
+    (RouteDecision(route="recommend", confidence=0.9), "recommend", "llm"),
+    (RouteDecision(route="recommend", confidence=0.2), "qa", "keywords"),  # unsure: keywords decide
+    (None, "qa", "keywords"),  # invalid output: the typed fallback, then keywords
+])
+def test_llm_route_with_keyword_fallback(tmp_path, decision, route, by):
+    graph = _graph(tmp_path, llm=_FakeLLM(decision))
+    events, final = [], {}
+    for mode, chunk in graph.stream({"messages": [("user", "Who lived at Longleat?")]}, context=ChatContext(),
+                                    stream_mode=["custom", "values"]):
+        (events.append(chunk) if mode == "custom" else final.update(chunk))
+    assert final["route"] == route
+    assert events[0] == {"event": "route", "route": route, "by": by, **({"confidence": 0.9} if by == "llm" else {})}
+    if route == "recommend":
+        assert final["messages"][-1].content == "Recommendations are not set up here."
+
+
+def test_plain_reply_streams_tokens_from_the_reply_node(tmp_path, small_llm):
+    from langchain_core.messages import AIMessageChunk
+
+    graph = _graph(tmp_path, llm=small_llm)
+    tokens = []
+    for mode, chunk in graph.stream({"messages": [("user", "hello")]}, context=ChatContext(router="keywords"),
+                                    stream_mode=["messages", "values"]):
+        if mode == "messages" and isinstance(chunk[0], AIMessageChunk):
+            assert chunk[1]["langgraph_node"] == "reply"
+            tokens.append(chunk[0].content)
+        elif mode == "values":
+            final = chunk
+    assert len(tokens) > 1 and final["route"] == "reply"
+    assert final["messages"][-1].content == "".join(tokens).strip()
+
+
+def test_chat_cli_in_a_pseudo_terminal(tmp_path, small_model):
+    """A short conversation as a person has it: /help, a question, Ctrl-C, /sources, /exit."""
+    import subprocess
+
+    import pexpect
+
+    home = tmp_path / "home"
+    doc = tmp_path / "longleat.txt"
+    doc.write_text("Longleat\nLongleat is a stately home, the seat of the Marquesses of Bath. "
+                   "Longleat Safari Park is on its grounds.\n")
+    env = {**os.environ, "PLACECELL_HOME": str(home), "PLACECELL_MODEL": "smollm2-135m", "NO_COLOR": "1"}
+    cli = [sys.executable, "-m", "placecell.cli"]
+    subprocess.run([*cli, "ingest", str(doc), "--no-extract"], env=env, check=True, capture_output=True,
+                   cwd=tmp_path)
+    child = pexpect.spawn(cli[0], [*cli[1:], "chat", "--thread", "demo", "--method", "dense", "--router",
+                                   "keywords", "--top-k", "1"], env=env, cwd=str(tmp_path), encoding="utf-8",
+                          timeout=600, dimensions=(40, 200))
+    try:
+        child.expect("thread demo")
+        child.expect("you> ")
+        child.sendline("/help")
+        child.expect("/ingest PATH")
+        child.expect("you> ")
+        child.sendline("What is on the grounds of Longleat?")
+        child.expect(r"Sources:\r?\n\[1\] longleat \(")
+        child.expect("you> ")
+        child.sendintr()  # Ctrl-C at the prompt clears the line, the session goes on
+        child.expect("you> ")
+        child.sendline("/sources")
+        child.expect("longleat")
+        child.expect("you> ")
+        child.sendline("/exit")
+        child.expect("bye")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    out = subprocess.run([*cli, "threads"], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["demo"]
+
+
+def test_ingest_route_and_carousel_rendering(tmp_path):
+    from placecell.agents.chat.nodes import format_carousels
+
+    doc = tmp_path / "notes.txt"
+    doc.write_text("x")
+    calls = []
+
+    class _Ingest:
+        def invoke(self, inputs, context=None):
+            calls.append(inputs["sources"])
+            return {"new_passages": 1, "passages": 3}
+
+    backends = Backends(settings=Settings(home=tmp_path / "home"))
+    graph = build_chat_graph(backends, qa_graph=_fake_qa_graph([]), ingest_graph=_Ingest(), recommend_graph=lambda: None)
+    out = graph.invoke({"messages": [("user", f"please ingest {doc}")]}, context=ChatContext(router="keywords"))
+    assert calls == [[str(doc)]] and out["messages"][-1].content == "Added 1 new passages (3 in the store)."
+    page = {"carousels": [{"title": "Top picks", "items": [{"title": "Educated", "reason": "memoir"}]}],
+            "notes": ["1 history item(s) not in the goodbooks_399 catalog were ignored: 'Dune'", "cold start"]}
+    assert format_carousels(page) == ("Top picks:\n  1. Educated: memoir\n"
+                                      "note: 1 history item(s) not in the goodbooks_399 catalog were ignored: 'Dune'")
