@@ -70,3 +70,10 @@ def build_recommend_graph(recsys=None, *, web=None, llm=None, embedder=None, cat
     b.add_conditional_edges("carousels", after_carousels, ["explain", END])
     b.add_edge("explain", END)
     return b.compile(checkpointer=checkpointer, name="recommend")
+
+
+def __getattr__(name: str):
+    # `graph` for langgraph.json / Studio, built on first access (no model loads at import).
+    if name == "graph":
+        return build_recommend_graph()
+    raise AttributeError(name)

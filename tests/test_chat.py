@@ -210,3 +210,16 @@ def test_ingest_route_and_carousel_rendering(tmp_path):
             "notes": ["1 history item(s) not in the goodbooks_399 catalog were ignored: 'Dune'", "cold start"]}
     assert format_carousels(page) == ("Top picks:\n  1. Educated: memoir\n"
                                       "note: 1 history item(s) not in the goodbooks_399 catalog were ignored: 'Dune'")
+
+
+def test_chat_graph_astream(tmp_path):
+    import asyncio
+
+    graph = _graph(tmp_path)
+
+    async def run():
+        return [chunk async for chunk in graph.astream({"messages": [("user", "Who lived at Longleat?")]},
+                                                      context=ChatContext(router="keywords"), stream_mode="updates")]
+
+    updates = asyncio.run(run())
+    assert [next(iter(u)) for u in updates] == ["route", "qa"]
