@@ -60,3 +60,49 @@ def write_jsonl():
         return path
 
     return write
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory):
+    """start(cmd_with_{port}, ready_path) -> base URL: runs a server on 127.0.0.1, waits until
+    GET ready_path answers 200, stops it after the module. Its output goes to a file: llama.cpp
+    logs enough while loading to fill a pipe and block."""
+    import subprocess
+    import time
+
+    import httpx
+
+    procs = []
+
+    def start(cmd: list[str], ready_path: str, timeout: float = 120.0) -> str:
+        port = free_port()
+        log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
+        proc = subprocess.Popen([c.format(port=port) for c in cmd], stdout=log, stderr=subprocess.STDOUT)
+        procs.append((proc, log))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"{cmd[0]} exited: {log.read()[-500:]}")
+            try:
+                if httpx.get(base + ready_path, timeout=2).status_code == 200:
+                    return base
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"{' '.join(cmd[:3])} did not start in {timeout:.0f} s")
+
+    yield start
+    for proc, log in procs:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 from pydantic import BaseModel, Field
 
@@ -15,40 +11,11 @@ from placecell.tools.llm import usage_scope
 from placecell.tools.llm.openai_compat import OpenAICompatLLM
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(small_model, tmp_path_factory):
-    port = _free_port()
-    # A file, not a pipe: llama.cpp logs enough while loading to fill a pipe and block.
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"llama_cpp.server exited: {log.read()[-500:]}")
-        try:
-            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start in 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+def server(small_model, local_server):
+    base = local_server([sys.executable, "-m", "llama_cpp.server", "--model", str(small_model), "--host", "127.0.0.1",
+                         "--port", "{port}", "--n_ctx", "2048", "--model_alias", "smol"], "/v1/models")
+    return base + "/v1"
 
 
 class Pet(BaseModel):
@@ -86,4 +53,4 @@ def test_unreachable_endpoint_is_one_line():
     from placecell.errors import PlacecellError
 
     with pytest.raises(PlacecellError, match="unreachable"):
-        OpenAICompatLLM(f"http://127.0.0.1:{_free_port()}/v1").chat([{"role": "user", "content": "x"}])
+        OpenAICompatLLM("http://127.0.0.1:9/v1").chat([{"role": "user", "content": "x"}])

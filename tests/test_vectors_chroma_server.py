@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from placecell.agents.backends import Backends
@@ -18,32 +15,11 @@ from placecell.settings import Settings
 from placecell.tools.stores.vectors import VectorStore
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def chroma_url(tmp_path_factory):
+def chroma_url(local_server, tmp_path_factory):
     chroma = Path(sys.executable).parent / "chroma"
-    port = _free_port()
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma")), "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma run did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    return local_server([str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma")), "--host", "127.0.0.1",
+                         "--port", "{port}"], "/api/v2/heartbeat", timeout=60)
 
 
 def test_ingest_and_ask_against_a_chroma_server(chroma_url, home, tmp_path, write_jsonl):
@@ -65,4 +41,4 @@ def test_unreachable_server_is_one_line(home):
     with pytest.raises(PlacecellError, match="unavailable"):
         from placecell.tools.embed import get_embedder
 
-        VectorStore(get_embedder(), url=f"http://127.0.0.1:{_free_port()}")
+        VectorStore(get_embedder(), url="http://127.0.0.1:9")
