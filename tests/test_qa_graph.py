@@ -95,3 +95,14 @@ def test_baselines_through_the_graph(tmp_path, small_llm, method):
     titles = {p.id: p.title for p in b.get_registry().all()}
     assert len(result["ranking"]) == 3 and result["answer"] == ""
     assert "Gary Groth" not in [titles[i] for i in result["ranking"][:1]]
+
+
+def test_context_model_is_the_model_used(tmp_path, small_llm, small_model):
+    """QAContext.model (a Studio field) picks the model; the backends' own LLM is not loaded."""
+    from placecell.tools.llm import usage_scope
+
+    b = _backends(tmp_path, small_llm)
+    b.llm = None
+    with usage_scope() as u:
+        result, _ = _run(b, method="dense", top_k=1, model=str(small_model))
+    assert b.llm is None and u.snapshot()["read"]["calls"] == 1 and result["citations"]

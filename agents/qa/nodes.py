@@ -27,28 +27,37 @@ def _emit(event: dict) -> None:
 def make_nodes(backends: Backends):
     embed = lambda texts: backends.get_embedder().embed(texts)  # noqa: E731
 
+    def llm_for(runtime) -> object:
+        """The backends' LLM, or the model the run's context names (one instance per model)."""
+        model = _ctx(runtime).model
+        if not model:
+            return backends.get_llm()
+        from placecell.tools.llm import get_llm
+
+        return get_llm(backends.settings, model=model)
+
     def start(state: QAState, runtime: Runtime[QAContext]) -> dict:
         if len(backends.get_registry()) == 0:
             raise NoDataError("no documents ingested yet (run: placecell ingest PATH)")
         return {"method": _ctx(runtime).method, "hop": 0, "seen_paths": [], "paths": [], "valid": [], "expand": [],
                 "chain": "", "requirements": ""}
 
-    def ner(state: QAState) -> dict:
-        ents = npath.query_entities(backends.get_llm(), state["question"])
+    def ner(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        ents = npath.query_entities(llm_for(runtime), state["question"])
         _emit({"event": "entities", "entities": ents})
         return {"entities": ents}
 
     def seed(state: QAState, runtime: Runtime[QAContext]) -> dict:
-        kg = backends.load_kg(backends.get_llm().model_id)
+        kg = backends.load_kg(llm_for(runtime).model_id)
         seeds = npath.link_seeds(kg, embed, state.get("entities", []))
         paths = npath.hop1_paths(kg, seeds)
         notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
         _emit({"event": "seeds", "seeds": seeds, "paths": len(paths)})
         return {"seeds": seeds, "new_paths": paths, "hop": 1, "notes": notes}
 
-    def expand(state: QAState) -> dict:
+    def expand(state: QAState, runtime: Runtime[QAContext]) -> dict:
         known = {npath.path_text(p) for p in state.get("seen_paths", [])}
-        new = npath.expand_paths(backends.load_kg(backends.get_llm().model_id), state.get("expand", []), known)
+        new = npath.expand_paths(backends.load_kg(llm_for(runtime).model_id), state.get("expand", []), known)
         return {"new_paths": new, "hop": state["hop"] + 1}
 
     def prune(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -63,9 +72,9 @@ def make_nodes(backends: Backends):
         shown = state.get("valid", []) + new
         offset = len(state.get("valid", []))
         if ctx.mode == "faithful":
-            update = _judge_faithful(backends.get_llm(), state, shown, set(range(offset, len(shown))))
+            update = _judge_faithful(llm_for(runtime), state, shown, set(range(offset, len(shown))))
         else:
-            update = _judge_scored(backends.get_llm(), embed, state, shown, offset)
+            update = _judge_scored(llm_for(runtime), embed, state, shown, offset)
         keep_going = update["keep_going"] and state["hop"] < ctx.max_hop and bool(update["expand"])
         update["keep_going"] = keep_going
         update["seen_paths"] = state.get("seen_paths", []) + new
@@ -88,14 +97,19 @@ def make_nodes(backends: Backends):
 
     def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
         ctx = _ctx(runtime)
+        run_backends = backends
+        if ctx.model:  # PPR's NER and IRCoT's steps use the run's model too
+            import dataclasses
+
+            run_backends = dataclasses.replace(backends, llm=llm_for(runtime))
         if state["method"] == "ircot":
             from placecell.agents.qa.ircot import ircot_retrieve
 
-            ranked = ircot_retrieve(state["question"], backends, ctx.rank_k)
+            ranked = ircot_retrieve(state["question"], run_backends, ctx.rank_k)
         else:
             from placecell.tools.retrievers import RETRIEVERS
 
-            ranked = RETRIEVERS[state["method"]](state["question"], backends, ctx.rank_k)
+            ranked = RETRIEVERS[state["method"]](state["question"], run_backends, ctx.rank_k)
         return {"ranking": [pid for pid, _ in ranked][: ctx.rank_k]}
 
     def read(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -108,7 +122,7 @@ def make_nodes(backends: Backends):
         from placecell.tools.llm.langchain import PlacecellChatModel
 
         # Through the LangChain wrapper so LangGraph's `messages` stream mode sees the tokens.
-        model = PlacecellChatModel(llm=backends.get_llm(), node="read", max_tokens=96)
+        model = PlacecellChatModel(llm=llm_for(runtime), node="read", max_tokens=96)
         text = model.invoke(reader_messages(state["question"], passages)).content
         return {"answer": parse_answer(text), "citations": citations}
 
