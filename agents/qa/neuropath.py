@@ -66,7 +66,11 @@ def link_seeds(kg: KnowledgeGraph, embed, entities: list[str]) -> list[str]:
     names = kg.entities()
     if not names or not entities:
         return []
-    ent_vecs = embed(names)
+    # Entity vectors are computed once per loaded KG, not once per question.
+    cached = getattr(kg, "_entity_vecs", None)
+    if cached is None or cached[0] != len(names):
+        kg._entity_vecs = cached = (len(names), embed(names))
+    ent_vecs = cached[1]
     q_vecs = embed([normalize_entity(e) or e for e in entities])
     seeds: list[str] = []
     for row in q_vecs @ ent_vecs.T:

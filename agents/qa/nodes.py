@@ -145,8 +145,7 @@ def _judge_scored(llm, embed, state: QAState, shown: list[dict], offset: int, n_
     query = state["question"] if state["hop"] <= 1 else f"{state['question']} {state.get('requirements', '')}"
     ents = {npath.normalize_entity(e) for e in state.get("entities", [])}
     scores = npath.score_paths(llm, embed, state["question"], query, shown, set(state.get("seeds", [])), ents)
-    for p, s in zip(shown, scores):
-        p["score"] = s
+    shown = [{**p, "score": s} for p, s in zip(shown, scores)]  # new dicts: state is never mutated
     order = sorted(range(len(shown)), key=lambda i: -scores[i])
     valid = [shown[i] for i in order[:n_valid]]
     seeds = set(state.get("seeds", []))
