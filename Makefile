@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# llama-cpp-python compiles from source (~5 min on 2 cores); pip's wheel cache makes reinstalls fast.
-	$(BIN)/pip install -e '.[dev,train]'
+	$(BIN)/pip install -e '.[dev,train,server,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)

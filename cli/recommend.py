@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from placecell.agents.recommend.webstep import open_web_client
 from placecell.cli import app, eval_app
 from placecell.cli.common import console, print_json, settings_from, warn
 from placecell.errors import InputError
@@ -14,22 +15,6 @@ from placecell.errors import InputError
 MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
 HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
 WEB_HELP = "live (ddgs) | record (live, saved to --web-dir) | replay (--web-dir, offline) | local (local web on 127.0.0.1) | off"
-
-
-def open_web_client(mode: str, web_dir: str | None, allow_host: list[str], settings, recsys, *, noisy: bool = True):
-    """A WebClient for the mode (not entered). Local mode builds the local web from the catalog."""
-    from placecell.agents.recommend.catalog import web_items
-    from placecell.tools.web.client import FetchOptions, WebClient
-    from placecell.tools.web.localweb import build_local_web, default_injection_count
-
-    pages = None
-    if mode == "local":
-        items = web_items(recsys.catalog)
-        pages = build_local_web(items, injections=default_injection_count(len(items)) if noisy else 0)
-    options = FetchOptions(timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes,
-                           allow_hosts=tuple(settings.allow_hosts) + tuple(allow_host))
-    return WebClient(mode, web_dir=Path(web_dir) if web_dir else None, cache_dir=Path(settings.data_dir) / "cache",
-                     local_pages=pages, options=options)
 
 
 def _print_page(out: dict) -> None:

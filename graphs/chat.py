@@ -21,8 +21,9 @@ def _after_route(state: ChatState) -> str:
 def build_chat_graph(backends: Backends | None = None, *, qa_graph=None, recommend_graph=None, ingest_graph=None,
                      checkpointer=None):
     """Compile the router over `backends`. The QA, recommendation and ingest graphs default to
-    placecell's own over the same backends (recommendation: the shipped catalog, no web, loaded
-    on first use); pass compiled graphs to replace them."""
+    placecell's own over the same backends (recommendation: the shipped catalog, loaded on first
+    use, with web evidence when the context's `web` mode is not "off"); pass compiled graphs to
+    replace them."""
     from placecell.graphs.ingest import build_ingest_graph
     from placecell.graphs.qa import build_qa_graph
 
@@ -32,8 +33,14 @@ def build_chat_graph(backends: Backends | None = None, *, qa_graph=None, recomme
             from placecell.graphs.recommend import build_recommend_graph
 
             return build_recommend_graph(llm=backends.get_llm(), embedder=backends.get_embedder())
+    def web_recommend_graph(recsys, web):
+        from placecell.graphs.recommend import build_recommend_graph
+
+        return build_recommend_graph(recsys, web=web, llm=backends.get_llm(), embedder=backends.get_embedder())
+
     nodes = make_nodes(backends, qa_graph=qa_graph or build_qa_graph(backends), recommend_graph=recommend_graph,
-                       ingest_graph=ingest_graph or (lambda: build_ingest_graph(backends)))
+                       ingest_graph=ingest_graph or (lambda: build_ingest_graph(backends)),
+                       web_recommend_graph=web_recommend_graph)
     b = StateGraph(ChatState, context_schema=ChatContext, input_schema=ChatInput, output_schema=ChatOutput)
     for name, fn in nodes.items():
         b.add_node(name, fn)

@@ -13,6 +13,7 @@ from placecell.agents.recommend.state import RecommendContext
 from placecell.errors import InputError
 from placecell.graphs.recommend import build_recommend_graph
 from placecell.tools.web.client import FetchOptions, WebClient
+from placecell.agents.recommend.webstep import fetch_pages, run_searches
 from placecell.tools.web.localweb import build_local_web, pick_injection_target
 from placecell.tools.web.search import DDGSSearch
 
@@ -122,3 +123,27 @@ def test_history_files(tmp_path):
         read_history_file(tmp_path / "bad_rating.csv")
     with pytest.raises(InputError, match="not found"):
         read_history_file(tmp_path / "missing.csv")
+
+
+def _kept_urls(web, query):
+    hits, _ = run_searches(web, [query], 6)
+    outcome = fetch_pages(web, hits, 6, 12)
+    return [p["url"].split("/", 3)[-1] for p in outcome.pages], outcome.dropped
+
+
+def test_planted_pages_change_no_query_s_pages(recsys):
+    """Over many tag queries, the kept pages are the same with and without instruction pages:
+    planted pages are dropped before ranks count and a crowded result list is searched deeper."""
+    items = web_items(recsys.catalog)
+    target = pick_injection_target(items)
+    queries = [" ".join(it.tags[:3]) + " books" for it in items[:: len(items) // 40]][:40]
+    crowded = 0
+    with WebClient("local", local_pages=build_local_web(items), options=LOCAL) as clean, \
+            WebClient("local", local_pages=build_local_web(items, injections=60, target=target),
+                      options=FetchOptions(allow_hosts=("127.0.0.1",))) as noisy:
+        for query in queries:
+            kept_clean, _ = _kept_urls(clean, query)
+            kept_noisy, dropped = _kept_urls(noisy, query)
+            assert kept_noisy == kept_clean, query
+            crowded += len(dropped) > 6  # more planted pages than a query keeps: only deepening helps
+    assert crowded  # the test web really crowds some result lists

@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from placecell.agents.chat.state import ChatContext, ChatState, RouteDecision
+from placecell.agents.events import emit
 
 ROUTER_PROMPT = (
     "Route the user's message. Answer JSON with route and confidence (0 to 1).\n"
@@ -33,13 +33,6 @@ _QUESTION = re.compile(r"^(who|whom|whose|what|which|when|where|why|how|is|are|w
 _CHITCHAT = re.compile(r"^(hi|hello|hey|thanks|thank you|bye|good (morning|evening|night)|ok|okay)\b", re.I)
 _FOLLOW_UP = re.compile(r"^(and|what about|how about|also)\b|\b(he|she|it|they|him|her|them|his|its|their|"
                         r"that|this|there)\b", re.I)
-
-
-def _emit(event: dict) -> None:
-    try:
-        get_stream_writer()(event)
-    except Exception:  # outside a graph run (direct node calls in tests)
-        pass
 
 
 def _ctx(runtime: Runtime[ChatContext] | None) -> ChatContext:
@@ -113,20 +106,26 @@ def format_citations(citations: list[dict]) -> str:
 
 
 def format_carousels(out: dict) -> str:
-    lines = []
+    """Carousels as text; items backed by web evidence end with numbered citations of its URLs."""
+    lines, sources = [], {}
     for carousel in out.get("carousels", []):
         lines.append(f"{carousel['title']}:")
         for i, item in enumerate(carousel["items"], 1):
             reason = f": {item['reason']}" if item.get("reason") else ""
-            lines.append(f"  {i}. {item['title']}{reason}")
+            refs = "".join(f" [{sources.setdefault(u, len(sources) + 1)}]" for u in item.get("evidence_urls", []))
+            lines.append(f"  {i}. {item['title']}{reason}{refs}")
     if not lines:
         lines = [f"- {item['title']}" for item in out.get("items", [])[:5]]
-    lines += [f"note: {n}" for n in out.get("notes", []) if "not in the" in n and "catalog" in n]
+    lines += [f"note: {n}" for n in out.get("notes", []) if ("not in the" in n and "catalog" in n) or "web" in n]
+    if sources:
+        lines += ["", "Sources:"] + [f"[{n}] {url}" for url, n in sources.items()]
     return "\n".join(lines) or "I found nothing to recommend."
 
 
-def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None):
-    """`recommend_graph`/`ingest_graph` may be zero-argument callables (built on first use)."""
+def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, web_recommend_graph=None):
+    """`recommend_graph`/`ingest_graph` may be zero-argument callables (built on first use).
+    `web_recommend_graph(recsys, web_client)` builds a recommendation graph over an entered web
+    client; it is used when the context's `web` is not "off"."""
     built: dict = {}
 
     def _graph(name, spec):
@@ -142,10 +141,10 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None):
             messages = [{"role": "system", "content": ROUTER_PROMPT}, {"role": "user", "content": text[:2000]}]
             decision = backends.get_llm().structured(messages, RouteDecision, unsure, node="route", max_tokens=40)
             if decision.confidence >= ctx.min_confidence:
-                _emit({"event": "route", "route": decision.route, "by": "llm", "confidence": decision.confidence})
+                emit({"event": "route", "route": decision.route, "by": "llm", "confidence": decision.confidence})
                 return {"route": decision.route, "routed_by": "llm"}
         chosen = keyword_route(text)
-        _emit({"event": "route", "route": chosen, "by": "keywords"})
+        emit({"event": "route", "route": chosen, "by": "keywords"})
         return {"route": chosen, "routed_by": "keywords"}
 
     def qa(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
@@ -165,12 +164,20 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None):
     def recommend(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         from placecell.agents.recommend.state import RecommendContext
 
+        ctx = _ctx(runtime)
+        text = last_human(state["messages"])
+        inputs = {"likes": text, "history": [{"item": t} for t in liked_titles(text)]}
+        if ctx.web != "off" and web_recommend_graph is not None:
+            from placecell.agents.recommend.webstep import open_web_client
+
+            recsys = _graph("recsys", _load_recsys)
+            with open_web_client(ctx.web, ctx.web_dir or None, [], backends.settings, recsys) as client:
+                out = web_recommend_graph(recsys, client).invoke(inputs, context=RecommendContext(query_mode="reasoned"))
+            return {"citations": [], "messages": [AIMessage(format_carousels(out), name="recommend")]}
         graph = _graph("recommend", recommend_graph)
         if graph is None:
             return {"citations": [], "messages": [AIMessage("Recommendations are not set up here.", name="recommend")]}
-        text = last_human(state["messages"])
-        out = graph.invoke({"likes": text, "history": [{"item": t} for t in liked_titles(text)]},
-                           context=RecommendContext(query_mode="none", explain=False))
+        out = graph.invoke(inputs, context=RecommendContext(query_mode="none", explain=False))
         return {"citations": [], "messages": [AIMessage(format_carousels(out), name="recommend")]}
 
     def ingest(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
@@ -198,3 +205,9 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None):
         return {"citations": [], "messages": [AIMessage(_text(answer).strip(), name="reply")]}
 
     return {"route": route, "qa": qa, "recommend": recommend, "ingest": ingest, "reply": reply}
+
+
+def _load_recsys():
+    from placecell.agents.recommend.catalog import load_recsys
+
+    return load_recsys("goodbooks_399")

@@ -27,7 +27,9 @@ class ChatContext:
     mode: str = field(default="scored", metadata={"description": "neuropath path judging: scored | faithful"})
     top_k: int = field(default=5, metadata={"description": "passages given to the reader"})
     max_hop: int = field(default=2, metadata={"description": "path-tracking rounds"})
-    web: str = field(default="off", metadata={"description": "recommendation web evidence: off (only mode so far)"})
+    web: str = field(default="off", metadata={
+        "description": "recommendation web evidence: off | live (ddgs) | local (local web on 127.0.0.1) | replay"})
+    web_dir: str = field(default="", metadata={"description": "archive folder for web=replay"})
     extract: bool = field(default=True, metadata={"description": "ingest: run LLM triple extraction"})
     history_turns: int = field(default=6, metadata={"description": "previous messages a plain reply sees"})
 

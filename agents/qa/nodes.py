@@ -3,10 +3,10 @@ baseline retrievers, and the reader. Each node returns a partial update."""
 
 from __future__ import annotations
 
-from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from placecell.agents.backends import Backends
+from placecell.agents.events import emit
 from placecell.agents.qa import neuropath as npath
 from placecell.agents.qa.reader import parse_answer, reader_messages
 from placecell.agents.qa.state import QAContext, QAState
@@ -15,13 +15,6 @@ from placecell.errors import NoDataError
 
 def _ctx(runtime: Runtime[QAContext] | None) -> QAContext:
     return (runtime.context if runtime is not None else None) or QAContext()
-
-
-def _emit(event: dict) -> None:
-    try:
-        get_stream_writer()(event)
-    except RuntimeError:  # called outside a graph run (unit tests of a node)
-        pass
 
 
 def make_nodes(backends: Backends):
@@ -44,7 +37,7 @@ def make_nodes(backends: Backends):
 
     def ner(state: QAState, runtime: Runtime[QAContext]) -> dict:
         ents = npath.query_entities(llm_for(runtime), state["question"])
-        _emit({"event": "entities", "entities": ents})
+        emit({"event": "entities", "entities": ents})
         return {"entities": ents}
 
     def seed(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -52,7 +45,7 @@ def make_nodes(backends: Backends):
         seeds = npath.link_seeds(kg, embed, state.get("entities", []))
         paths = npath.hop1_paths(kg, seeds)
         notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
-        _emit({"event": "seeds", "seeds": seeds, "paths": len(paths)})
+        emit({"event": "seeds", "seeds": seeds, "paths": len(paths)})
         return {"seeds": seeds, "new_paths": paths, "hop": 1, "notes": notes}
 
     def expand(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -78,7 +71,7 @@ def make_nodes(backends: Backends):
         keep_going = update["keep_going"] and state["hop"] < ctx.max_hop and bool(update["expand"])
         update["keep_going"] = keep_going
         update["seen_paths"] = state.get("seen_paths", []) + new
-        _emit({"event": "paths", "hop": state["hop"], "valid": [npath.path_text(p) for p in update["valid"]],
+        emit({"event": "paths", "hop": state["hop"], "valid": [npath.path_text(p) for p in update["valid"]],
                "expand": [p["frontier"] for p in update["expand"]], "chain": update.get("chain", "")})
         return update
 

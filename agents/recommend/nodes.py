@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
 
+from placecell.agents.events import emit
 from placecell.agents.recommend import prompting
 from placecell.agents.recommend.catalog import CatalogRecsys, item_text, zscore
 from placecell.agents.recommend.queries import (
@@ -113,6 +114,8 @@ def make_nodes(deps: RecommendDeps) -> dict:
 
     def search(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         hits, errors = run_searches(deps.web, state["queries"], _ctx(runtime).results_per_query)
+        for query in state["queries"]:
+            emit({"event": "search", "query": query, "hits": sum(h["query"] == query for h in hits)})
         notes = []
         if errors:
             notes.append(f"web search trouble ({len(errors)} of {len(state['queries'])} queries): {errors[0]}; "
@@ -123,6 +126,8 @@ def make_nodes(deps: RecommendDeps) -> dict:
     def fetch(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         ctx = _ctx(runtime)
         outcome = fetch_pages(deps.web, state["hits"], ctx.results_per_query, ctx.max_pages)
+        for page in outcome.pages:
+            emit({"event": "fetch", "url": page["url"]})
         web = {**state.get("web", {}), "pages": len(outcome.pages), "fetch_errors": outcome.errors,
                "dropped_pages": outcome.dropped}
         notes = [f"{len(outcome.dropped)} page(s) carried instructions to a model and were not used"] if outcome.dropped else []

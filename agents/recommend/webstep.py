@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -33,32 +34,56 @@ class FetchOutcome:
     dropped: list[str]  # pages that carry instructions to a model (never used as evidence)
 
 
-def fetch_pages(web, hits: list[dict], per_query: int, max_pages: int) -> FetchOutcome:
+def fetch_pages(web, hits: list[dict], per_query: int, max_pages: int, deepen_rounds: int = 2) -> FetchOutcome:
     """Fetch every distinct hit once. Per query, keep its first `per_query` good pages that carry
     no instructions; then interleave the queries by rank and keep `max_pages`. Bad and
-    instruction-carrying pages are removed *before* ranks are counted, so adding such pages to
-    the web cannot push a genuine page out or reorder the kept ones."""
-    urls = list(dict.fromkeys(canonical_url(h["url"]) for h in hits))
-    first_url = {canonical_url(h["url"]): h["url"] for h in reversed(hits)}
-    fetched = dict(zip(urls, web.fetch_many([first_url[u] for u in urls])))
+    instruction-carrying pages are removed *before* ranks are counted, and a query left short of
+    good pages is searched deeper (twice as many hits, at most `deepen_rounds` times), so pages
+    planted to crowd a result list cannot push a genuine page out or reorder the kept ones."""
+    queries = list(dict.fromkeys(h["query"] for h in hits))
+    by_query = {q: [h for h in hits if h["query"] == q] for q in queries}
+    depth = {q: 2 * per_query for q in queries}  # what run_searches asked for
+    fetched: dict[str, object] = {}
+    first_url: dict[str, str] = {}
+    for round_no in range(deepen_rounds + 1):
+        for h in (h for q in queries for h in by_query[q]):
+            first_url.setdefault(canonical_url(h["url"]), h["url"])
+        todo = [u for u in first_url if u not in fetched]
+        fetched.update(zip(todo, web.fetch_many([first_url[u] for u in todo])))
+        good = {q: _good_pages(by_query[q], fetched, per_query) for q in queries}
+        # A full result list that still gave too few good pages: the engine has more to show.
+        short = [q for q in queries if len(good[q]) < per_query and len(by_query[q]) >= depth[q] > 0]
+        if not short or round_no == deepen_rounds:
+            break
+        for q in short:
+            depth[q] *= 2
+            results = web.search(q, depth[q])
+            if not results.error and len(results) > len(by_query[q]):
+                by_query[q] = [{"title": h.title, "url": h.url, "snippet": h.snippet, "query": q, "rank": r}
+                               for r, h in enumerate(results)]
+            else:
+                depth[q] = 0  # nothing deeper to get
     errors = [{"url": first_url[u], "reason": getattr(r, "reason", str(r))} for u, r in fetched.items()
               if not isinstance(r, FetchedPage)]
     dropped = [r.url for r in fetched.values() if isinstance(r, FetchedPage) and r.flags]
-    per_query_pages: dict[str, list[FetchedPage]] = {}
-    for hit in hits:  # hits are in query order, then rank order
-        page = fetched[canonical_url(hit["url"])]
-        good = per_query_pages.setdefault(hit["query"], [])
-        if isinstance(page, FetchedPage) and not page.flags and len(good) < per_query:
-            good.append(page)
     kept: list[FetchedPage] = []
     seen: set[str] = set()
-    lists = list(per_query_pages.values())
+    lists = list(good.values()) if queries else []
     for rank in range(max((len(p) for p in lists), default=0)):
         for pages in lists:
             if rank < len(pages) and canonical_url(pages[rank].url) not in seen and len(kept) < max_pages:
                 seen.add(canonical_url(pages[rank].url))
                 kept.append(pages[rank])
     return FetchOutcome([{"url": p.url, "title": p.title, "text": p.text} for p in kept], errors, dropped)
+
+
+def _good_pages(hits: list[dict], fetched: dict, per_query: int) -> list[FetchedPage]:
+    good: list[FetchedPage] = []
+    for hit in hits:  # rank order
+        page = fetched.get(canonical_url(hit["url"]))
+        if isinstance(page, FetchedPage) and not page.flags and len(good) < per_query:
+            good.append(page)
+    return good
 
 
 @dataclass
@@ -110,3 +135,19 @@ def evidence_features(evidence: list[dict], embedder, item_vectors: ItemVectors,
                            e["relevance"], e["message"], e["score"]) for e in evidence]
     span_vecs = embedder.embed([e["text"] for e in evidence])
     return item_evidence(selected, span_vecs, item_ids, titles, item_vectors.get(item_ids))
+
+
+def open_web_client(mode: str, web_dir: str | None, allow_host: list[str], settings, recsys, *, noisy: bool = True):
+    """A WebClient for the mode (not entered). Local mode builds the local web from the catalog."""
+    from placecell.agents.recommend.catalog import web_items
+    from placecell.tools.web.client import FetchOptions, WebClient
+    from placecell.tools.web.localweb import build_local_web, default_injection_count
+
+    pages = None
+    if mode == "local":
+        items = web_items(recsys.catalog)
+        pages = build_local_web(items, injections=default_injection_count(len(items)) if noisy else 0)
+    options = FetchOptions(timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes,
+                           allow_hosts=tuple(settings.allow_hosts) + tuple(allow_host))
+    return WebClient(mode, web_dir=Path(web_dir) if web_dir else None, cache_dir=Path(settings.data_dir) / "cache",
+                     local_pages=pages, options=options)

@@ -90,7 +90,8 @@ class WebClient:
         if LOCAL_HOST not in self.options.allow_hosts:
             self.options.allow_hosts = (*self.options.allow_hosts, LOCAL_HOST)
         docs = [(self._server.url(p.path), p.title, p.text) for p in self.local_pages]
-        return LocalBM25Search(docs)
+        background = {self._server.url(p.path) for p in self.local_pages if p.kind != "injection"}
+        return LocalBM25Search(docs, background=background)
 
     def _make_search(self) -> SearchBackend:
         if self.mode == "off":

@@ -14,6 +14,8 @@ what it has and tell the user.
 
 from __future__ import annotations
 
+import math
+
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Protocol
@@ -136,17 +138,30 @@ class DDGSSearch:
 
 
 class LocalBM25Search:
-    """BM25 over documents (url, title, text). Ties break by URL, so results are deterministic."""
+    """BM25 over documents (url, title, text). Ties break by URL, so results are deterministic.
+
+    `background` (URLs) fixes the engine's term statistics (IDF, mean length) to those pages:
+    a real engine's statistics come from billions of pages, so a handful of pages planted by
+    someone cannot shift how every other page ranks; planted pages are still indexed and ranked.
+    The local web passes its item and distractor pages."""
 
     name = "local"
 
-    def __init__(self, docs: list[tuple[str, str, str]], snippet_chars: int = 200):
+    def __init__(self, docs: list[tuple[str, str, str]], snippet_chars: int = 200,
+                 background: set[str] | None = None):
         from rank_bm25 import BM25Okapi
 
         self.docs = sorted(docs, key=lambda d: d[0])
         self.snippet_chars = snippet_chars
         corpus = [content_words(f"{title} {text}") or ["_empty_"] for _, title, text in self.docs]
         self.bm25 = BM25Okapi(corpus) if self.docs else None
+        if self.bm25 is not None and background is not None:
+            stats_docs = [words for (url, _, _), words in zip(self.docs, corpus) if url in background]
+            if stats_docs:
+                stats = BM25Okapi(stats_docs)
+                unseen_idf = math.log((stats.corpus_size + 0.5) / 0.5)  # a term no background page has
+                self.bm25.idf = {t: stats.idf.get(t, unseen_idf) for t in self.bm25.idf}
+                self.bm25.avgdl = stats.avgdl
 
     def search(self, query: str, max_results: int = 8) -> SearchResults:
         terms = content_words(query)
