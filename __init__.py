@@ -1,7 +1,8 @@
 """placecell: local-first LangGraph agentic RAG.
 
 Public API, for apps that embed placecell's agents. Graph builders take their backends as
-arguments and return compiled LangGraph graphs without a checkpointer (pass `checkpointer=`):
+arguments and return compiled LangGraph graphs without a checkpointer (pass `checkpointer=`;
+`open_checkpointer()` gives the configured one: SQLite, or Postgres with PLACECELL_CHECKPOINT_URL):
 
     from placecell import Backends, QAContext, build_qa_graph
     graph = build_qa_graph(Backends())
@@ -35,6 +36,7 @@ _EXPORTS = {
     "ChatContext": "placecell.agents.chat.state",
     "ChatInput": "placecell.agents.chat.state",
     "ChatOutput": "placecell.agents.chat.state",
+    "open_checkpointer": "placecell.tools.stores.checkpoints",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -12,11 +12,23 @@ Where things live under `home` (PLACECELL_HOME):
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from placecell.settings import Settings, get_settings
+
+
+def model_key(model_id: str) -> str:
+    """A model id as a file-name part: a GGUF's sha256 id keeps its first 16 hex digits; any other
+    id (`openai:http://host:port/v1:model`) becomes `openai-` + 16 hex digits of its hash, so no
+    `/` or `:` lands in a file name and two endpoints or models never share a cache."""
+    if re.fullmatch(r"[0-9a-f]{16,}", model_id):
+        return model_id[:16]
+    kind = re.sub(r"[^A-Za-z0-9]+", "-", model_id.split(":", 1)[0]).strip("-") or "model"
+    return f"{kind}-{hashlib.sha256(model_id.encode()).hexdigest()[:16]}"
 
 
 @dataclass
@@ -71,10 +83,10 @@ class Backends:
         from placecell.tools.stores.jsonl_cache import JsonlCache
 
         folder = self.extraction_dir or (self.home / "cache" / "extractions")
-        return JsonlCache(Path(folder) / f"{model_id[:16]}-{version}.jsonl")
+        return JsonlCache(Path(folder) / f"{model_key(model_id)}-{version}.jsonl")
 
     def kg_path(self, model_id: str) -> Path:
-        return self.home / "kg" / f"{model_id[:16]}.json"
+        return self.home / "kg" / f"{model_key(model_id)}.json"
 
     def latest_kg_path(self) -> Path | None:
         folder = self.home / "kg"

@@ -1,16 +1,15 @@
 """`placecell chat` (a REPL over the chat router graph) and `placecell threads`.
 
-Threads persist in PLACECELL_HOME/chat.sqlite (LangGraph's SQLite checkpointer). Answer tokens
+Threads persist in PLACECELL_HOME/chat.sqlite (LangGraph's SQLite checkpointer), or in Postgres when
+PLACECELL_CHECKPOINT_URL is set (`tools/stores/checkpoints.py`). Answer tokens
 stream from the answering nodes (`messages` mode, filtered by node); path-tracking steps and
 routing show as they happen (`custom` mode). Ctrl-C stops the current answer, not the session.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
-from contextlib import closing
 
 import typer
 
@@ -31,33 +30,15 @@ anything else is sent to the router: questions about your documents, recommendat
 "ingest PATH", or plain chat."""
 
 
-def _db_path(settings):
-    path = settings.data_dir / "chat.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _saver(settings):
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    conn = sqlite3.connect(str(_db_path(settings)), check_same_thread=False)
-    saver = SqliteSaver(conn)
-    saver.setup()
-    return saver
-
-
 def list_threads(settings) -> list[tuple[str, int]]:
-    """(thread id, checkpoints), most recently used first."""
-    path = settings.data_dir / "chat.sqlite"
-    if not path.exists():
-        return []
-    with closing(sqlite3.connect(str(path))) as conn:
-        try:
-            rows = conn.execute("SELECT thread_id, count(*), max(rowid) FROM checkpoints GROUP BY thread_id "
-                                "ORDER BY max(rowid) DESC").fetchall()
-        except sqlite3.OperationalError:
-            return []
-    return [(r[0], r[1]) for r in rows]
+    """(thread id, checkpoints), most recently used first, from the configured checkpointer."""
+    from placecell.tools.stores.checkpoints import list_threads as saved_threads
+    from placecell.tools.stores.checkpoints import open_checkpointer, sqlite_path
+
+    if not settings.checkpoint_url and not sqlite_path(settings).exists():
+        return []  # listing creates nothing
+    with open_checkpointer(settings, setup=bool(settings.checkpoint_url)) as saver:
+        return saved_threads(saver)
 
 
 @app.command()
@@ -154,6 +135,8 @@ def chat(
     top_k: int = typer.Option(5, "--top-k", min=1, max=20),
     max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
     no_extract: bool = typer.Option(False, "--no-extract", help="/ingest: vectors only, no knowledge graph"),
+    web: str = typer.Option("off", "--web", help="recommendation evidence: off | live (ddgs) | local (local web) | replay"),
+    web_dir: str = typer.Option("", "--web-dir", help="archive folder for --web replay"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
@@ -162,60 +145,66 @@ def chat(
     from placecell.agents.chat.state import ChatContext
     from placecell.errors import InputError
     from placecell.graphs.chat import build_chat_graph
+    from placecell.tools.stores.checkpoints import open_checkpointer
 
     if router not in ("llm", "keywords"):
         raise InputError(f"unknown router '{router}' (known: llm, keywords)")
+    if web not in ("off", "live", "local", "replay"):
+        raise InputError(f"unknown --web mode {web!r}; choose off, live, local or replay")
+    if web == "replay" and not web_dir:
+        raise InputError("--web replay needs --web-dir (a folder saved by `placecell recommend --web record`)")
     settings = settings_from(model=model, home=home)
     backends = Backends(settings=settings)
-    saver = _saver(settings)
-    graph = build_chat_graph(backends, checkpointer=saver)
-    context = ChatContext(router=router, method=method, top_k=top_k, max_hop=max_hop, extract=not no_extract)
-    thread = thread or _new_thread_name()
-    printer = _Printer()
-    turns = len(graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", []))
-    console.print(f"thread {thread}" + (f" (resumed, {turns} messages)" if turns else "") + "; /help for commands",
-                  markup=False)
-    while True:
-        line = _read_line("you> ")
-        if line is None:
-            break
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("/"):
-            command, _, arg = line.partition(" ")
-            arg = arg.strip()
-            if command in ("/exit", "/quit"):
+    with open_checkpointer(settings) as saver:  # SQLite, or Postgres with PLACECELL_CHECKPOINT_URL
+        graph = build_chat_graph(backends, checkpointer=saver)
+        context = ChatContext(router=router, method=method, top_k=top_k, max_hop=max_hop, extract=not no_extract,
+                              web=web, web_dir=web_dir)
+        thread = thread or _new_thread_name()
+        printer = _Printer()
+        turns = len(graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", []))
+        console.print(f"thread {thread}" + (f" (resumed, {turns} messages)" if turns else "") + "; /help for commands",
+                      markup=False)
+        while True:
+            line = _read_line("you> ")
+            if line is None:
                 break
-            if command == "/help":
-                console.print(HELP, markup=False)
-            elif command == "/new":
-                thread = _new_thread_name()
-                console.print(f"thread {thread}", markup=False)
-            elif command == "/model" and arg:
-                settings = settings_from(model=arg, home=home)
-                backends = Backends(settings=settings)
-                graph = build_chat_graph(backends, checkpointer=saver)
-                console.print(f"model: {arg} (loads with the next answer)", markup=False)
-            elif command == "/model":
-                llm = backends.llm
-                console.print(f"model: {settings.model if settings.llm_backend != 'openai' else settings.llm_model}"
-                              f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
-            elif command == "/sources":
-                _show_sources(backends)
-            elif command == "/ingest":
-                if not arg:
-                    console.print("usage: /ingest PATH", markup=False)
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                command, _, arg = line.partition(" ")
+                arg = arg.strip()
+                if command in ("/exit", "/quit"):
+                    break
+                if command == "/help":
+                    console.print(HELP, markup=False)
+                elif command == "/new":
+                    thread = _new_thread_name()
+                    console.print(f"thread {thread}", markup=False)
+                elif command == "/model" and arg:
+                    settings = settings_from(model=arg, home=home)
+                    backends = Backends(settings=settings)
+                    graph = build_chat_graph(backends, checkpointer=saver)
+                    console.print(f"model: {arg} (loads with the next answer)", markup=False)
+                elif command == "/model":
+                    llm = backends.llm
+                    console.print(f"model: {settings.model if settings.llm_backend != 'openai' else settings.llm_model}"
+                                  f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
+                elif command == "/sources":
+                    _show_sources(backends)
+                elif command == "/ingest":
+                    if not arg:
+                        console.print("usage: /ingest PATH", markup=False)
+                    else:
+                        _ingest(backends, arg, extract=not no_extract)
                 else:
-                    _ingest(backends, arg, extract=not no_extract)
-            else:
-                console.print(f"unknown command {command}; /help lists them", markup=False)
-            continue
-        try:
-            run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
-        except KeyboardInterrupt:
-            sys.stdout.write("\n(stopped)\n")
-            sys.stdout.flush()
+                    console.print(f"unknown command {command}; /help lists them", markup=False)
+                continue
+            try:
+                run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
+            except KeyboardInterrupt:
+                sys.stdout.write("\n(stopped)\n")
+                sys.stdout.flush()
     console.print("bye", markup=False)
 
 

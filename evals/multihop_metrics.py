@@ -114,9 +114,13 @@ def summarise(records: list[dict], questions: dict[str, dict], passages: dict, l
 
 
 def usage_summary(records: list[dict]) -> dict:
+    """Tokens, calls and times per question. Seconds are wall time minus the time spent waiting
+    for the model's turn while another process (a background extraction, another eval) was using
+    it: what the question costs on a machine it has to itself. The raw wall times are kept."""
     n = max(1, len(records))
     usage = [r.get("usage", {}) for r in records]
-    wall = [float(r.get("seconds", 0.0)) for r in records]
+    raw = [float(r.get("seconds", 0.0)) for r in records]
+    wall = [max(0.0, w - float(u.get("wait_seconds", 0.0))) for w, u in zip(raw, usage)]
     llm_seconds = sum(float(u.get("seconds", 0.0)) for u in usage)
     prompt = sum(int(u.get("prompt_tokens", 0)) for u in usage)
     completion = sum(int(u.get("completion_tokens", 0)) for u in usage)
@@ -128,4 +132,6 @@ def usage_summary(records: list[dict]) -> dict:
         "p50_seconds": round(percentile(wall, 50), 3),
         "p95_seconds": round(percentile(wall, 95), 3),
         "llm_time_share": round(llm_seconds / sum(wall), 4) if sum(wall) > 0 else 0.0,
+        "p50_wall_seconds": round(percentile(raw, 50), 3),
+        "wait_share": round(1 - sum(wall) / sum(raw), 4) if sum(raw) > 0 else 0.0,
     }

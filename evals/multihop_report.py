@@ -75,7 +75,9 @@ def write_report(results: dict, cfg, ingest: dict, path: Path) -> None:
         "",
         "Recalls, EM and F1 in %. Tokens = prompt + completion tokens of every LLM call made for the "
         "question (query NER, path judging, IRCoT steps, reader); indexing (extraction) is not included. "
-        "LLM time share = time inside LLM calls / wall time of the questions.",
+        "Seconds and LLM time share = time inside LLM calls / wall time of the questions, where wall time "
+        "excludes waiting for the model's turn while another process used it (`wait_share` in results.json "
+        "is the share of raw wall time spent waiting; `p50_wall_seconds` the raw median).",
         "",
         *metrics_table(results["methods"]),
         "",

@@ -5,7 +5,7 @@ duplicates and an unchanged rerun does no LLM work."""
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
@@ -61,14 +61,21 @@ def make_nodes(backends: Backends):
 
         # A remote endpoint serves several requests at once; one in-process model serves one.
         workers = max(1, backends.settings.llm_concurrency) if backends.settings.llm_backend == "openai" else 1
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for p, result in pool.map(work, todo):
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = [pool.submit(work, p) for p in todo]
+            # Each result is stored the moment it arrives, so a killed run keeps every finished one;
+            # one worker keeps passage order (committed eval caches stay diff-stable).
+            for future in (as_completed(futures) if workers > 1 else futures):
+                p, result = future.result()
                 cache.put(p.id, result)
                 done += 1
                 failed += int(result["failed"])
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 write({"event": "extract", "done": done, "total": len(todo), "passages_per_s": rate,
                        "title": p.title})
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # on an error or Ctrl-C: start nothing new
         return {"extracted": done, "cached": len(passages) - len(todo), "extraction_failed": failed}
 
     def build_kg(state: IngestState, runtime: Runtime[IngestContext]) -> dict:

@@ -107,6 +107,7 @@ class LlamaCppLLM(LLM):
     def _complete(self, prompt: str, *, max_tokens: int, temperature: float, stop, grammar=None,
                   logits_processor=None, node: str) -> ChatResult:
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
+        asked = time.perf_counter()
         with self.lock, MachineLock():
             start = time.perf_counter()  # after the locks: waiting for a turn is not model time
             out = self.llm.create_completion(
@@ -121,7 +122,7 @@ class LlamaCppLLM(LLM):
             completion_tokens=usage.get("completion_tokens", 0), seconds=seconds,
             finish_reason=choice.get("finish_reason") or "stop",
         )
-        record(node, result.prompt_tokens, result.completion_tokens, seconds)
+        record(node, result.prompt_tokens, result.completion_tokens, seconds, wait_seconds=start - asked)
         return result
 
     # -- the interface -----------------------------------------------------------------
@@ -133,6 +134,7 @@ class LlamaCppLLM(LLM):
         prompt = self.render(messages)
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
         n_out = 0
+        asked = time.perf_counter()
         with self.lock, MachineLock():
             start = time.perf_counter()
             try:
@@ -146,7 +148,7 @@ class LlamaCppLLM(LLM):
                         yield piece
             finally:
                 # Runs on normal end, on an early close (Ctrl-C) and on errors alike.
-                record(node, n_prompt, n_out, time.perf_counter() - start)
+                record(node, n_prompt, n_out, time.perf_counter() - start, wait_seconds=start - asked)
 
     def chat_json(self, messages, schema: dict, *, max_tokens=512, node="json") -> ChatResult:
         from llama_cpp import LlamaGrammar

@@ -20,6 +20,9 @@ class NodeUsage:
     completion_tokens: int = 0
     seconds: float = 0.0
     fallbacks: int = 0
+    # Time spent waiting for the model's turn (another thread or process was using it): not
+    # model time, and not this request's own work either.
+    wait_seconds: float = 0.0
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Usage:
     nodes: dict[str, NodeUsage] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, node: str, prompt_tokens: int, completion_tokens: int, seconds: float, fallback: bool = False):
+    def record(self, node: str, prompt_tokens: int, completion_tokens: int, seconds: float, fallback: bool = False,
+               wait_seconds: float = 0.0):
         with self._lock:
             u = self.nodes.setdefault(node, NodeUsage())
             u.calls += 1
@@ -35,6 +39,7 @@ class Usage:
             u.completion_tokens += completion_tokens
             u.seconds += seconds
             u.fallbacks += int(fallback)
+            u.wait_seconds += wait_seconds
 
     def note_fallback(self, node: str) -> None:
         with self._lock:
@@ -48,6 +53,7 @@ class Usage:
             "prompt_tokens": sum(v.prompt_tokens for v in vals),
             "completion_tokens": sum(v.completion_tokens for v in vals),
             "seconds": round(sum(v.seconds for v in vals), 3),
+            "wait_seconds": round(sum(v.wait_seconds for v in vals), 3),
         }
 
     def snapshot(self) -> dict[str, dict]:
@@ -71,11 +77,12 @@ def usage_scope():
         _scope.reset(token)
 
 
-def record(node: str, prompt_tokens: int, completion_tokens: int, seconds: float, fallback: bool = False):
-    GLOBAL_USAGE.record(node, prompt_tokens, completion_tokens, seconds, fallback)
+def record(node: str, prompt_tokens: int, completion_tokens: int, seconds: float, fallback: bool = False,
+           wait_seconds: float = 0.0):
+    GLOBAL_USAGE.record(node, prompt_tokens, completion_tokens, seconds, fallback, wait_seconds)
     scoped = _scope.get()
     if scoped is not None:
-        scoped.record(node, prompt_tokens, completion_tokens, seconds, fallback)
+        scoped.record(node, prompt_tokens, completion_tokens, seconds, fallback, wait_seconds)
 
 
 def record_fallback(node: str) -> None:
