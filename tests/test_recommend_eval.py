@@ -24,3 +24,32 @@ def test_eval_writes_results_in_the_issue_format(tmp_path):
     assert saved["injection_pages"] == 19 and saved["injection_changed_outputs"] == results["injection_changed_outputs"] == 0
     assert saved["variants"]["cf"]["tokens_per_user"] == 0 and saved["variants"]["web_reasoned"]["tokens_per_user"] > 0
     assert "| web_reasoned_mp_noisy |" in (tmp_path / "report.md").read_text()
+
+
+def test_eval_runs_on_explicit_files(tmp_path):
+    """Data it has never seen, in the goodbooks layout: a ratings split written by the test."""
+    import gzip
+    import shutil
+
+    from placecell.evals.recommend import EvalFiles
+    from placecell.tools.recsys_data import data_dir
+
+    src = data_dir() / "goodbooks_399"
+    with gzip.open(src / "ratings.csv.gz", "rt") as fh:
+        header, *rows = fh.read().splitlines()
+    users = sorted({r.split(",")[0] for r in rows})[:40]
+    chosen = [r for r in rows if r.split(",")[0] in users]
+    last = {r.split(",")[0]: r for r in chosen if int(r.split(",")[2]) >= 4}  # each user's last liked row
+    held = set(last.values())
+    (tmp_path / "train.csv").write_text("\n".join([header] + [r for r in chosen if r not in held]) + "\n")
+    (tmp_path / "holdout.csv").write_text("\n".join([header, *held]) + "\n")
+    for name in ("books.csv.gz", "book_tags.csv.gz", "tags.csv.gz"):
+        shutil.copy(src / name, tmp_path / name)
+    files = EvalFiles(str(tmp_path / "train.csv"), str(tmp_path / "holdout.csv"), str(tmp_path / "books.csv.gz"),
+                      str(tmp_path / "book_tags.csv.gz"), str(tmp_path / "tags.csv.gz"))
+    out = tmp_path / "report"
+    results = run_recommend_eval("goodbooks_399", users=3, out_dir=out, files=files, llm=ScriptedLLM(),
+                                 embedder=HashingEmbedder())
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["data"] == "files" and saved["users"] == results["users"] == 3
+    assert 0.0 <= saved["variants"]["cf"]["hr@10"] <= 1.0 and saved["variants"]["web_reasoned"]["tokens_per_user"] > 0
