@@ -24,7 +24,8 @@ def build_ingest_graph(backends: Backends | None = None, checkpointer=None):
 
 
 def __getattr__(name: str):
-    # `graph` for langgraph.json / Studio, built on first access (no model loads at import).
+    # `graph`: this graph over default backends, built on first access (no model loads at import).
+    # langgraph.json serves graphs/server.py instead (the server reads module variables only).
     if name == "graph":
         return build_ingest_graph()
     raise AttributeError(name)

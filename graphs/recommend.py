@@ -73,7 +73,8 @@ def build_recommend_graph(recsys=None, *, web=None, llm=None, embedder=None, cat
 
 
 def __getattr__(name: str):
-    # `graph` for langgraph.json / Studio, built on first access (no model loads at import).
+    # `graph`: this graph over default backends, built on first access (no model loads at import).
+    # langgraph.json serves graphs/server.py instead (the server reads module variables only).
     if name == "graph":
         return build_recommend_graph()
     raise AttributeError(name)

@@ -106,3 +106,79 @@ def local_server(tmp_path_factory):
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory, small_model):
+    """`langgraph dev` serving langgraph.json's four graphs, offline (no tracing, no CLI analytics,
+    no browser, no reload), over an empty temporary PLACECELL_HOME and smollm2-135m. Yields
+    SimpleNamespace(url, home, log). One server per session (tests/test_dev_server.py and the
+    README's RemoteGraph example share it), stopped with its whole process group at the end.
+
+    It runs in a temporary folder on a copy of langgraph.json whose graph paths are made absolute
+    and whose `env` (the repository's `.env`, which would override these variables) is dropped:
+    the server keeps its threads in `.langgraph_api/` and pydantic reads `.env` of its working
+    directory, and neither may touch the repository or the user's data."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    import httpx
+
+    root = Path(__file__).resolve().parent.parent
+    cli = Path(sys.executable).parent / "langgraph"
+    if not cli.exists():
+        cli = Path(shutil.which("langgraph") or "langgraph")
+    work = tmp_path_factory.mktemp("devserver")
+    home = work / "home"
+    config = work / "langgraph.json"
+    spec = json.loads((root / "langgraph.json").read_text())
+    spec.pop("env", None)
+    spec["graphs"] = {name: str(root / target) for name, target in spec["graphs"].items()}
+    config.write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGGRAPH_CLOUD_LICENSE_KEY",
+                        "LANGSMITH_CONTROL_PLANE_API_KEY") and not k.startswith("PLACECELL_")}
+    env.update(PLACECELL_HOME=str(home), PLACECELL_MODEL=SMALL_MODEL, PLACECELL_LLM_BACKEND="llamacpp",
+               PLACECELL_MODEL_CACHE=os.environ["PLACECELL_MODEL_CACHE"], PLACECELL_N_THREADS="1",
+               LANGSMITH_TRACING="false", LANGCHAIN_TRACING_V2="false", LANGGRAPH_CLI_NO_ANALYTICS="1")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = work / "server.log"
+    log = open(log_path, "w+")  # llama.cpp logs enough to fill a pipe and block
+    proc = subprocess.Popen([str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port",
+                             str(port), "--config", str(config)], cwd=work, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def tail() -> str:
+        log.flush()
+        return log_path.read_text(errors="replace")[-3000:]
+
+    try:
+        deadline = time.time() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{tail()}")
+            try:
+                if httpx.get(url + "/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"langgraph dev did not answer /ok in 180 s:\n{tail()}")
+            time.sleep(0.3)
+        yield SimpleNamespace(url=url, home=home, log=log_path)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        log.close()
