@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from langgraph.graph import END, START, StateGraph
-from typing_extensions import TypedDict
 
 from placecell.agents.backends import Backends
 from placecell.agents.chat.nodes import find_sources, keyword_route, standalone_question
 from placecell.agents.chat.state import ChatContext, RouteDecision
 from placecell.graphs.chat import build_chat_graph
 from placecell.settings import Settings
+from support import fixed_answer_qa_graph
 
 
 @pytest.mark.parametrize("text,route", [
@@ -55,23 +54,9 @@ def test_follow_up_questions_see_the_previous_turn():
     assert standalone_question(messages) == "Where is Capitol Records based?"
 
 
-class _FakeQAState(TypedDict, total=False):
-    question: str
-    answer: str
-    citations: list
-
-
 def _fake_qa_graph(seen: list):
-    def answer(state):
-        seen.append(state["question"])
-        return {"answer": "Viscount Weymouth.", "citations": [{"title": "Alexander Thynn", "passage_id": "p1"},
-                                                               {"title": "Longleat", "passage_id": "p2"}]}
-
-    b = StateGraph(_FakeQAState)
-    b.add_node("answer", answer)
-    b.add_edge(START, "answer")
-    b.add_edge("answer", END)
-    return b.compile()
+    return fixed_answer_qa_graph(seen, [{"title": "Alexander Thynn", "passage_id": "p1"},
+                                        {"title": "Longleat", "passage_id": "p2"}])
 
 
 class _FakeLLM:

@@ -15,8 +15,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from langgraph.graph import END, START, StateGraph
-from typing_extensions import TypedDict
 
 from placecell.agents.backends import Backends
 from placecell.agents.chat.state import ChatContext
@@ -24,6 +22,7 @@ from placecell.errors import InputError, PlacecellError
 from placecell.graphs.chat import build_chat_graph
 from placecell.settings import Settings
 from placecell.tools.stores.checkpoints import list_threads, open_checkpointer
+from support import fixed_answer_qa_graph
 
 
 def free_port() -> int:
@@ -88,23 +87,8 @@ def pg_url():
         shutil.rmtree(base, ignore_errors=True)
 
 
-class _QAState(TypedDict, total=False):
-    question: str
-    answer: str
-    citations: list
-
-
 def _fake_qa_graph(seen: list):
-    """The QA subgraph replaced by a fixed answer: these tests are about where threads live."""
-    def answer(state):
-        seen.append(state["question"])
-        return {"answer": "Viscount Weymouth.", "citations": [{"title": "Longleat", "passage_id": "p2"}]}
-
-    b = StateGraph(_QAState)
-    b.add_node("answer", answer)
-    b.add_edge(START, "answer")
-    b.add_edge("answer", END)
-    return b.compile()
+    return fixed_answer_qa_graph(seen, [{"title": "Longleat", "passage_id": "p2"}])
 
 
 def _cli(args, home: Path, url: str, stdin: str = "") -> subprocess.CompletedProcess:
