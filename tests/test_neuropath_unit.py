@@ -63,3 +63,14 @@ def test_link_seeds_nearest_plus_aliases():
                          for t in texts]) + 1e-6
 
     assert npath.link_seeds(kg, embed, ["Longleat"]) == ["longleat", "longleat house"]
+
+
+def test_reasoning_fallback_survives_a_long_question():
+    """A 300-character question (HotpotQA has them) once crashed the fallback's validation."""
+    class Unparseable:
+        def structured(self, messages, schema_cls, fallback, **kw):
+            return fallback  # what the helper returns after a failed retry
+
+    question = "Brain Box was a live, interactive quiz show broadcast on which channel " * 5
+    out = npath.reason_over_paths(Unparseable(), question, [])
+    assert out.expansion_requirements == question[:200] and out.current_chain == ""

@@ -224,7 +224,7 @@ def reason_over_paths(llm, question: str, paths: list[dict]) -> PathReasoning:
     listing = "\n".join(f"- {path_text(p)}" for p in paths) or "- (no facts found)"
     msgs = [{"role": "system", "content": prompts.load("path_reason_system")},
             {"role": "user", "content": f"Question: {question}\nFacts:\n{listing}"}]
-    return llm.structured(msgs, PathReasoning, fallback=PathReasoning(expansion_requirements=question),
+    return llm.structured(msgs, PathReasoning, fallback=PathReasoning(expansion_requirements=question[:200]),
                           node="path_reason", max_tokens=160)
 
 
