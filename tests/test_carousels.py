@@ -190,3 +190,37 @@ def test_full_carousel_eval_goodbooks(tmp_path):
 
     results = run_carousel_eval("goodbooks_399", out_dir=tmp_path, seeds=3, say=lambda m: None)
     assert results["strategies"]["combined"]["ild"] > results["strategies"]["cf"]["ild"]
+
+
+def test_combined_discounts_relevance_by_slot_and_uses_mean_page_similarity():
+    from placecell.tools.carousels.strategies import PageState, StrategyParams, UserContext, marginal_scores
+
+    catalog = synthetic_catalog()
+    space = item_space(catalog)
+    n = len(space.ids)
+    ctx = UserContext(np.linspace(1, 0, n), np.ones(n, dtype=bool), np.zeros(n), np.zeros(n), np.zeros(len(space.tags)))
+    state = PageState(space, space.raw_tags, np.arange(len(space.tags)))
+    params = StrategyParams(combined=(1.0, 0.5, 0.0, 0.0))
+    idx = np.arange(n)
+    assert np.allclose(marginal_scores("combined", ctx, state, params, idx), ctx.rel)  # slot 0: log2(2) = 1, empty page
+    state.add(0)
+    state.add(1)
+    expected = ctx.rel / np.log2(4) - 0.5 * space.similarity_to([0, 1]).mean(1)
+    assert np.allclose(marginal_scores("combined", ctx, state, params, idx), expected)
+
+
+def test_pick_rule_needs_a_sure_ndcg_budget_then_centres_the_target():
+    from placecell.evals.carousels import Validation, _pick
+
+    rng = np.random.default_rng(0)
+    cf_users = [{"ndcg@10": float(v), "ild": 0.5} for v in rng.random(400)]
+    val = Validation(cf_users)
+
+    def cand(ndcg_scale, ild):
+        users = [{"ndcg@10": m["ndcg@10"] * ndcg_scale, "ild": ild} for m in cf_users]
+        return ({"b": ndcg_scale}, {"ndcg@10": 0.5 * ndcg_scale, "ild": ild}, val.target(users))
+
+    cands = [cand(0.99, 0.62), cand(0.97, 0.70), cand(0.90, 0.80)]  # ILD +24 %, +40 %, +60 %
+    assert _pick("combined", cands)[0] == {"b": 0.97}  # the -10 % nDCG setting is not admissible
+    assert _pick("combined", [cands[0], cands[2]])[0] == {"b": 0.99}  # no +30 %: most diverse admissible
+    assert _pick("combined", [cands[2]])[0] == {"b": 0.90}  # nothing admissible: most accurate

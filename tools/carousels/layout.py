@@ -55,6 +55,14 @@ class Page:
         return [i for c in self.carousels for i in c.items]
 
 
+@dataclass
+class Prepared:
+    history: list[int]
+    ctx: UserContext
+    fallback: str | None
+    specs: list[CarouselSpec]
+
+
 class CarouselEngine:
     def __init__(self, catalog: Catalog, space: ItemSpace, cf: EASE):
         self.catalog, self.space, self.cf = catalog, space, cf
@@ -147,6 +155,11 @@ class CarouselEngine:
         return chosen
 
     # -- the page ----------------------------------------------------------------------------------
+    def prepare(self, history: list[int], scores: np.ndarray | None = None, candidates: np.ndarray | None = None, k: int = 5) -> "Prepared":
+        """The strategy-independent part of a page (relevance, carousel candidates); reusable across strategies."""
+        ctx, fallback = self.context(history, scores, candidates)
+        return Prepared(history, ctx, fallback, self.propose(history, ctx, k, fallback))
+
     def page(
         self,
         history: list[int],
@@ -157,12 +170,14 @@ class CarouselEngine:
         scores: np.ndarray | None = None,
         candidates: np.ndarray | None = None,
     ) -> Page:
+        return self.fill_page(self.prepare(history, scores, candidates, k), strategy, k, n_carousels, params)
+
+    def fill_page(self, prep: "Prepared", strategy: str, k: int = 5, n_carousels: int = 4, params: StrategyParams | None = None) -> Page:
         params = params or StrategyParams()
-        ctx, fallback = self.context(history, scores, candidates)
-        specs = self.propose(history, ctx, k, fallback)
+        ctx, fallback = prep.ctx, prep.fallback
         state = PageState(self.space, self.item_aspects, np.flatnonzero(ctx.aspects > 0))
         carousels: list[Carousel] = []
-        for spec in specs:
+        for spec in prep.specs:
             if len(carousels) == n_carousels:
                 break
             # Earlier carousels may have taken this theme's items; skip themes that cannot fill k.
