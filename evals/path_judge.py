@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,27 @@ def run(labels: Path, judges: list[str], model: str | None, limit: int | None) -
     return results
 
 
+def report_markdown(results: dict, model: str, command: str) -> str:
+    from placecell.evals.multihop_report import cpu_model, nproc
+
+    lines = [
+        "# Path-judge precision",
+        "",
+        f"- labels: `{results['labels']}` ({results['paths']} paths, {results['relevant']} relevant, base rate {results['base_rate']:.3f})",
+        f"- model: {model}",
+        f"- machine: {nproc()} CPUs (`nproc`), {cpu_model()}",
+        f"- command: `{command}`",
+        "- seconds exclude waiting for the machine-wide LLM lock (`wait_seconds`).",
+        "",
+        "| judge | questions | selected/q | precision | recall | LLM calls | prompt tok | completion tok | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in results["judges"].items():
+        lines.append(f"| {name} | {m['questions']} | {m['selected_per_question']} | {m['precision']:.3f} | {m['recall']:.3f} | "
+                     f"{m['llm_calls']} | {m['prompt_tokens']} | {m['completion_tokens']} | {m['seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", type=Path, required=True)
@@ -106,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
     results = run(args.labels, judges, args.model, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "path_judge.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    from placecell.settings import get_settings
+
+    command = "python -m placecell.evals.path_judge " + " ".join(argv if argv is not None else sys.argv[1:])
+    model = get_settings(model=args.model).model
+    (args.out / "report.md").write_text(report_markdown(results, model, command), encoding="utf-8")
     for name, m in results["judges"].items():
         print(f"{name:>10}: precision {m['precision']:.3f} recall {m['recall']:.3f} "
               f"({m['selected_per_question']} selected/question, {m['llm_calls']} LLM calls)")

@@ -121,6 +121,25 @@ def test_path_judge_precision_by_hand(tmp_path, write_jsonl):
     assert (out["precision"], out["recall"], out["selected_per_question"]) == (pytest.approx(1 / 3, abs=1e-4), 0.5, 1.5)
 
 
+def test_path_judge_similarity_run_writes_json_and_report(tmp_path, write_jsonl):
+    from placecell.evals.path_judge import main
+
+    def row(text, label):
+        h, r, t = text.split(" | ")
+        return {"id": "q1", "question": "Where was Gustave Eiffel born?", "path_text": f"{h} -> {r} -> {t}",
+                "triples": [[h, r, t]], "passage_ids": ["p"], "frontier": t, "label": label}
+
+    labels = write_jsonl(tmp_path / "labels.jsonl", [
+        row("gustave eiffel | born in | dijon", 1), row("rhone | rises in | alps", 0), row("tea | grows in | assam", 0)])
+    main(["--labels", str(labels), "--judges", "similarity", "--out", str(tmp_path / "out")])
+    result = json.loads((tmp_path / "out" / "path_judge.json").read_text())
+    # similarity keeps its 6 best of 3 paths: everything, so recall 1 and precision = the base rate
+    assert result["judges"]["similarity"]["recall"] == 1.0
+    assert result["judges"]["similarity"]["precision"] == pytest.approx(1 / 3, abs=1e-4)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| similarity | 1 | 3.0 | 0.333 | 1.000 |" in report and "--judges similarity" in report and "model:" in report
+
+
 # -- bad input --------------------------------------------------------------------------
 @pytest.mark.parametrize("lines,expected", [
     ([], "no questions"),
