@@ -205,6 +205,12 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     clean_pages = build_local_web(items)
     noisy_pages = build_local_web(items, injections=n_inj, target=target)
     per_variant: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    from placecell.tools.stores.jsonl_cache import JsonlCache
+
+    # Checkpoints are reused only by a run that would compute the same thing.
+    identity = {"data": data if files is None else _files_identity(files), "seed": seed, "negatives": N_NEGATIVES,
+                "model": getattr(llm, "model_id", "?"), "ctr": _ctr_identity(ev.catalog.name), "variants": list(VARIANTS)}
+    done, reused = JsonlCache(Path(out_dir) / "checkpoints.jsonl"), 0
     top10: dict[str, dict[str, list[str]]] = {v: {} for v in VARIANTS}
     options = FetchOptions(allow_hosts=("127.0.0.1",))
     with WebClient("local", local_pages=clean_pages, options=options) as clean, \
@@ -212,6 +218,13 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
         graphs = {"clean": build_recommend_graph(recsys, web=clean, llm=memo_llm, embedder=memo_emb),
                   "noisy": build_recommend_graph(recsys, web=noisy, llm=memo_llm, embedder=memo_emb)}
         for n, user in enumerate(sample, start=1):
+            saved = done.get(user)
+            if saved is not None and saved.get("identity") == identity:
+                for name in VARIANTS:
+                    per_variant[name].append(saved["rows"][name])
+                    top10[name][user] = saved["top10"][name]
+                reused += 1
+                continue
             cands = sample_candidates(ev, user, np.random.default_rng([seed, n]), target.item_id)
             inputs = {"history": [{"item": i} for i in ev.history[user]], "user_id": user, "candidates": cands}
             for name, flags in VARIANTS.items():
@@ -229,8 +242,13 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
                 top10[name][user] = ranked[:10]
                 if name == FULL:
                     _keep_example(out_dir, user, out, n)
+            # One line per finished user: an interrupted run resumes from the next user.
+            done.put(user, {"identity": identity, "rows": {v: per_variant[v][-1] for v in VARIANTS},
+                            "top10": {v: top10[v][user] for v in VARIANTS}})
             print(f"[{n}/{len(sample)}] user {user}: " + ", ".join(
                 f"{v}={int(per_variant[v][-1]['hr@10'])}" for v in VARIANTS), flush=True)
+    if reused:
+        print(f"{reused} of {len(sample)} users reused from {Path(out_dir) / 'checkpoints.jsonl'}", flush=True)
     changed = sum(top10[FULL][u] != top10[f"{FULL}_noisy"][u] for u in sample)
     results = {
         "data": data if files is None else "files",
@@ -243,7 +261,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
         "injection_changed_outputs": int(changed),
         "injection_pages": n_inj,
     }
-    meta = {"seed": seed, "negatives": N_NEGATIVES, "model": getattr(llm, "model_id", "?"),
+    meta = {"command": _command(), "reused_users": reused, "seed": seed, "negatives": N_NEGATIVES, "model": getattr(llm, "model_id", "?"),
             "embedder": getattr(embedder, "model_id", type(embedder).__name__),
             "machine": f"{platform.machine()} {platform.processor() or ''} cpus={_cpus()}".strip(),
             "wall_seconds": round(time.perf_counter() - started, 1), "injection_target": target.title,
@@ -253,6 +271,32 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
                                          for r in per_variant[FULL])}
     write_reports(out_dir, results, meta)
     return results
+
+
+def _files_identity(files: EvalFiles) -> dict:
+    """Explicit files are identified by content, so an edited file is never mixed with old checkpoints."""
+    import hashlib
+
+    return {k: hashlib.sha256(Path(v).read_bytes()).hexdigest()[:16] for k, v in vars(files).items()}
+
+
+def _ctr_identity(catalog: str) -> str:
+    """The shipped CTR artefact's content hash ("none" without one): retraining invalidates checkpoints."""
+    import hashlib
+
+    from placecell.tools.ctr.scorer import artifacts_dir
+
+    path = artifacts_dir() / f"{catalog}.onnx"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
+
+
+def _command() -> str:
+    import shlex
+    import sys
+
+    if Path(sys.argv[0]).name == "placecell":
+        return shlex.join(["placecell", *sys.argv[1:]])
+    return "evals.recommend.run_recommend_eval (Python API)"
 
 
 def _cpus() -> int:
@@ -277,7 +321,9 @@ def write_reports(out_dir: Path, results: dict, meta: dict) -> None:
     lines = [f"# WebRec next-item ranking: {results['data']}", "",
              f"{results['users']} users, 1 held-out positive + {N_NEGATIVES} sampled negatives each "
              f"(seed {meta['seed']}). Model {meta['model']}, embedder {meta['embedder']}, machine {meta['machine']}, "
-             f"wall time {meta['wall_seconds']} s.", "",
+             f"wall time {meta['wall_seconds']} s"
+             + (f" ({meta['reused_users']} users reused from checkpoints of an earlier run)" if meta.get("reused_users") else "") + ".",
+             "", f"Command: `{meta.get('command', '?')}`", "",
              "| variant | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | tokens/user | s/user |",
              "|---|---|---|---|---|---|---|---|"]
     for name, m in results["variants"].items():

@@ -53,3 +53,41 @@ def test_eval_runs_on_explicit_files(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["data"] == "files" and saved["users"] == results["users"] == 3
     assert 0.0 <= saved["variants"]["cf"]["hr@10"] <= 1.0 and saved["variants"]["web_reasoned"]["tokens_per_user"] > 0
+
+
+def test_interrupted_eval_resumes_from_per_user_checkpoints(tmp_path):
+    """Each finished user is one checkpoint line; a rerun of the same identity makes no LLM call and
+    gives the same numbers, a torn last line is recomputed, and a different seed starts afresh."""
+
+    class CountingLLM(ScriptedLLM):
+        calls = 0
+
+        def chat(self, messages, **kw):
+            CountingLLM.calls += 1
+            return super().chat(messages, **kw)
+
+        def chat_json(self, messages, schema, **kw):
+            CountingLLM.calls += 1
+            return super().chat_json(messages, schema, **kw)
+
+        def generate_with_entropy(self, messages, **kw):
+            CountingLLM.calls += 1
+            return super().generate_with_entropy(messages, **kw)
+
+    first = run_recommend_eval("goodbooks_399", users=2, out_dir=tmp_path, llm=CountingLLM(), embedder=HashingEmbedder())
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    assert len(checkpoints.read_text().splitlines()) == 2 and CountingLLM.calls > 0
+
+    CountingLLM.calls = 0
+    again = run_recommend_eval("goodbooks_399", users=2, out_dir=tmp_path, llm=CountingLLM(), embedder=HashingEmbedder())
+    assert CountingLLM.calls == 0 and again["variants"] == first["variants"]
+
+    lines = checkpoints.read_text().splitlines(keepends=True)
+    checkpoints.write_text(lines[0] + lines[1][:40])  # killed while writing the second user
+    resumed = run_recommend_eval("goodbooks_399", users=2, out_dir=tmp_path, llm=CountingLLM(), embedder=HashingEmbedder())
+    assert CountingLLM.calls > 0 and len(checkpoints.read_text().splitlines()) == 2
+    assert {k: v["hr@10"] for k, v in resumed["variants"].items()} == {k: v["hr@10"] for k, v in first["variants"].items()}
+
+    CountingLLM.calls = 0
+    run_recommend_eval("goodbooks_399", users=2, out_dir=tmp_path, llm=CountingLLM(), embedder=HashingEmbedder(), seed=1)
+    assert CountingLLM.calls > 0
