@@ -8,6 +8,8 @@ helpful ones; precision = relevant selected / selected (over all questions), rec
 selected / relevant. Judges:
 - `similarity`: the `select` paths most similar to the question by MiniLM (no LLM; the floor);
 - `scored`: NeuroPath scored mode's fused score (yes-probability + similarity + structure), top `select`;
+- `scored_list`: the same fusion with the listing probe (the probed paths numbered in one prompt,
+  next-token probabilities over the numbers, read forward and reversed): 2 calls instead of 8;
 - `faithful`: the paper's JSON call; its `valid_ids` are the selection.
 """
 
@@ -25,7 +27,7 @@ from placecell.errors import InputError
 from placecell.evals.build_path_judge_set import phrase_in
 from placecell.tools.stores.kg import normalize_entity
 
-JUDGES = ("similarity", "scored", "faithful")
+JUDGES = ("similarity", "scored", "scored_list", "faithful")
 SELECT = 6  # the scored judge keeps this many valid paths per round in the QA graph
 
 
@@ -53,12 +55,13 @@ def question_entities(question: str, paths: list[dict]) -> set[str]:
     return {e for p in paths for h, _, t in p["triples"] for e in (h, t) if phrase_in(e, q)}
 
 
-def select(judge: str, llm, embed, question: str, paths: list[dict], k: int = SELECT) -> list[int]:
+def select(judge: str, llm, embed, question: str, paths: list[dict], k: int = SELECT, probe_k: int = 8) -> list[int]:
     if judge == "similarity":
         return [int(i) for i in np.argsort(-npath.similarity(embed, paths, question), kind="stable")[:k]]
-    if judge == "scored":
+    if judge in ("scored", "scored_list"):
         ents = question_entities(question, paths)
-        scores = npath.score_paths(llm, embed, question, question, paths, ents, ents)
+        probe = "list" if judge == "scored_list" else "each"
+        scores = npath.score_paths(llm, embed, question, question, paths, ents, ents, probe=probe, probe_k=probe_k)
         return sorted(range(len(paths)), key=lambda i: -scores[i])[:k]
     out = npath.track_faithful(llm, question, paths, set(range(len(paths))))
     return npath.valid_ids(out.valid_ids, len(paths))
@@ -74,7 +77,7 @@ def judge_metrics(groups: dict[str, list[dict]], chosen: dict[str, list[int]]) -
             "selected_per_question": round(picked / max(1, len(chosen)), 2)}
 
 
-def run(labels: Path, judges: list[str], model: str | None, limit: int | None) -> dict:
+def run(labels: Path, judges: list[str], model: str | None, limit: int | None, probe_k: int = 8) -> dict:
     from placecell.agents.backends import Backends
     from placecell.settings import get_settings
     from placecell.tools.llm.usage import usage_scope
@@ -83,12 +86,12 @@ def run(labels: Path, judges: list[str], model: str | None, limit: int | None) -
     backends = Backends(settings=get_settings(model=model))
     embed = backends.get_embedder().embed
     relevant = sum(r["label"] for rows in groups.values() for r in rows)
-    results = {"labels": str(labels), "paths": sum(map(len, groups.values())), "relevant": relevant,
+    results = {"labels": str(labels), "probe_k": probe_k, "paths": sum(map(len, groups.values())), "relevant": relevant,
                "base_rate": round(relevant / max(1, sum(map(len, groups.values()))), 4), "judges": {}}
     for judge in judges:
         llm = backends.get_llm() if judge != "similarity" else None
         with usage_scope() as usage:
-            chosen = {q: select(judge, llm, embed, rows[0]["question"], as_paths(rows)) for q, rows in groups.items()}
+            chosen = {q: select(judge, llm, embed, rows[0]["question"], as_paths(rows), probe_k=probe_k) for q, rows in groups.items()}
         results["judges"][judge] = {**judge_metrics(groups, chosen), **usage.totals()}
     return results
 
@@ -120,12 +123,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--judges", default=",".join(JUDGES))
     ap.add_argument("--model", default=None)
     ap.add_argument("--limit", type=int, default=None, help="first N questions")
+    ap.add_argument("--probe-k", type=int, default=8, help="paths the scored judges ask the LLM about")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     judges = [j.strip() for j in args.judges.split(",") if j.strip()]
     if not judges or any(j not in JUDGES for j in judges):
         raise SystemExit(f"error: --judges takes {', '.join(JUDGES)}")
-    results = run(args.labels, judges, args.model, args.limit)
+    results = run(args.labels, judges, args.model, args.limit, args.probe_k)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "path_judge.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     from placecell.settings import get_settings

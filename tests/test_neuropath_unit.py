@@ -74,3 +74,23 @@ def test_reasoning_fallback_survives_a_long_question():
     question = "Brain Box was a live, interactive quiz show broadcast on which channel " * 5
     out = npath.reason_over_paths(Unparseable(), question, [])
     assert out.expansion_requirements == question[:200] and out.current_chain == ""
+
+
+def test_listing_probe_cancels_a_first_position_bias():
+    """A model that always answers "1" favours whichever path is listed first; reading the listing
+    forward and reversed gives the two ends the same score, and a path the model really prefers
+    (here: the one mentioning Dijon, wherever it is listed) still comes out on top."""
+
+    class Biased:
+        def next_token_probs(self, messages, candidates, *, prefix="", node="probe"):
+            lines = [ln for ln in messages[0]["content"].splitlines() if ln[:1].isdigit()]
+            raw = {c: (0.5 if c == "1" else 0.1) + (1.0 if "dijon" in lines[int(c) - 1] else 0.0) for c in candidates}
+            total = sum(raw.values())
+            return {c: v / total for c, v in raw.items()}
+
+    paths = [{"triples": [[f"e{i}", "r", "dijon" if i == 2 else f"x{i}"]], "passage_ids": ["p"], "frontier": "x"}
+             for i in range(4)]
+    scores = npath.llm_path_scores(Biased(), "q?", paths, [0, 1, 2, 3], probe="list")
+    assert max(scores, key=scores.get) == 2
+    assert abs(scores[0] - scores[3]) < 1e-9  # first and last listed trade places: the bias cancels
+    assert all(0.0 <= v <= 1.0 for v in scores.values())

@@ -194,21 +194,48 @@ def _rank01(x: np.ndarray) -> np.ndarray:
     return order / (len(x) - 1)
 
 
+def pick_probabilities(llm, question: str, paths: list[dict], order: list[int]) -> dict[int, float]:
+    """One forward pass for several paths: list them numbered 1..n (n <= 9, one digit token each)
+    and read the next-token distribution over the numbers. Each path is scored relative to the
+    others, for the price of one prompt instead of one per path."""
+    order = order[:9]
+    listing = "\n".join(f"{n}. {path_text(paths[i])}" for n, i in enumerate(order, 1))
+    msgs = [{"role": "user", "content": prompts.load("path_pick").format(question=question, listing=listing)}]
+    probs = llm.next_token_probs(msgs, [str(n) for n in range(1, len(order) + 1)], node="path_pick")
+    return {i: probs[str(n)] for n, i in enumerate(order, 1)}
+
+
+PROBES = ("list", "each")
+
+
+def llm_path_scores(llm, question: str, paths: list[dict], probe_ids: list[int], probe: str) -> dict[int, float]:
+    """`each`: P(yes) per path, one call each. `list`: the probed paths in one numbered listing,
+    read twice (similarity order and reversed) and averaged, because a small model favours the
+    first and last numbers; two short calls instead of `len(probe_ids)`."""
+    if probe == "each":
+        return {i: yes_probability(llm, question, paths[i]) for i in probe_ids}
+    if probe != "list":
+        raise ValueError(f"unknown probe {probe!r}: use one of {PROBES}")
+    if len(probe_ids) == 1:
+        return {probe_ids[0]: 1.0}
+    forward = pick_probabilities(llm, question, paths, probe_ids)
+    backward = pick_probabilities(llm, question, paths, probe_ids[::-1])
+    # Scaled so a uniform pick reads 0.5, like an undecided yes-probability.
+    return {i: min(1.0, 0.5 * (forward[i] + backward[i]) * len(probe_ids) / 2) for i in probe_ids}
+
+
 def score_paths(llm, embed, question: str, query: str, paths: list[dict], seeds: set[str],
-                query_ents: set[str], probe_k: int = 8, weights=(0.45, 0.35, 0.2)) -> list[float]:
-    """Fused path scores: LLM yes-probability (for the `probe_k` paths most similar to the
-    question, the rest get the lowest probed value), embedding similarity, structure."""
+                query_ents: set[str], probe_k: int = 8, weights=(0.45, 0.35, 0.2), probe: str = "each") -> list[float]:
+    """Fused path scores: the LLM's judgement (`llm_path_scores`, for the `probe_k` paths most
+    similar to the question; the rest get half the lowest probed value), embedding similarity,
+    structure."""
     if not paths:
         return []
     sims = similarity(embed, paths, query)
-    probe = set(np.argsort(-sims, kind="stable")[:probe_k].tolist())
-    yes = np.zeros(len(paths))
-    for i in probe:
-        yes[i] = yes_probability(llm, question, paths[i])
-    floor = min((yes[i] for i in probe), default=0.0)
-    for i in range(len(paths)):
-        if i not in probe:
-            yes[i] = floor * 0.5
+    probe_ids = np.argsort(-sims, kind="stable")[:probe_k].tolist()
+    judged = llm_path_scores(llm, question, paths, probe_ids, probe)
+    floor = min(judged.values(), default=0.0)
+    yes = np.array([judged.get(i, floor * 0.5) for i in range(len(paths))])
     struct = np.array([structure_score(p, seeds, query_ents) for p in paths])
     w_llm, w_emb, w_struct = weights
     fused = w_llm * (0.5 * _rank01(yes) + 0.5 * yes) + w_emb * _rank01(sims) + w_struct * _rank01(struct)
