@@ -147,3 +147,19 @@ def test_planted_pages_change_no_query_s_pages(recsys):
             assert kept_noisy == kept_clean, query
             crowded += len(dropped) > 6  # more planted pages than a query keeps: only deepening helps
     assert crowded  # the test web really crowds some result lists
+
+
+def test_model_reasons_that_echo_the_item_or_carry_debris_get_the_template():
+    """The failures seen in the goodbooks eval's example pages, each rejected; a real reason kept."""
+    from types import SimpleNamespace
+
+    from placecell.agents.recommend.prompting import usable_reason
+
+    night = SimpleNamespace(title="Night (The Night Trilogy #1)", tags=["non-fiction", "classics", "history", "memoir"])
+    assert not usable_reason("Night (The Night Trilogy #1) | tags: non-fiction, classics, history, memoir", night, set())
+    assert not usable_reason("Night, a classic history memoir", night, set())  # only the item's own words
+    assert not usable_reason("Richard Feynman's book 'What Do You Care'}],", night, set())
+    assert not usable_reason("Life", night, set())
+    good = "A short first-hand account of survival, like the memoirs you enjoyed by Anne Frank."
+    assert usable_reason(good, night, set())
+    assert not usable_reason(good, night, {good.lower()})  # the same sentence for a second item

@@ -91,3 +91,14 @@ def test_interrupted_eval_resumes_from_per_user_checkpoints(tmp_path):
     CountingLLM.calls = 0
     run_recommend_eval("goodbooks_399", users=2, out_dir=tmp_path, llm=CountingLLM(), embedder=HashingEmbedder(), seed=1)
     assert CountingLLM.calls > 0
+
+
+def test_weight_probe_never_uses_the_eval_users(tmp_path):
+    from placecell.evals.recommend_weights import GRID, main
+
+    main(["--users", "3", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert len(saved["grid"]) == len(GRID) and saved["users"] == 3
+    assert not set(saved["probe_users"]) & set(saved["eval_users"]) and len(saved["eval_users"]) == 50
+    assert all(0.0 <= g["hr@10"] <= 1.0 for g in saved["grid"])
+    assert "| 1.0 | 2.0 | yes |" in (tmp_path / "report.md").read_text()

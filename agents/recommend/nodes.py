@@ -203,11 +203,19 @@ def make_nodes(deps: RecommendDeps) -> dict:
             out = deps.get_llm().structured(messages, prompting.Explanations, fallback, node="explain",
                                             max_tokens=24 + 40 * len(asked))
         written = {r.n: r.reason.strip() for r in out.reasons if r.reason.strip()}
-        reasons = {iid: written.get(n) or prompting.template_reason(catalog.items[iid], liked)
-                   for n, iid in enumerate(shown, start=1)}
+        reasons, taken, kept = {}, set(), 0
+        for n, iid in enumerate(shown, start=1):
+            reason = written.get(n, "") if n <= len(asked) else ""
+            if prompting.usable_reason(reason, catalog.items[iid], taken):
+                kept += 1
+            else:
+                reason = prompting.template_reason(catalog.items[iid], liked)
+            taken.add(reason.lower())
+            reasons[iid] = reason
         carousels_out = [{"title": c["title"], "items": [{**it, "reason": reasons.get(it["item_id"], "")} for it in c["items"]]}
                          for c in state["carousels"]]
-        return {"carousels": carousels_out, "usage": _usage(scope)}
+        note = f"explanations: {kept} of {len(asked)} model-written reasons kept, the others templated"
+        return {"carousels": carousels_out, "usage": _usage(scope), "notes": [note]}
 
     return {"resolve": resolve, "reason": reason, "make_queries": make_queries, "search": search, "fetch": fetch,
             "select_evidence": select, "candidates": candidates, "score": score, "carousels": carousels,

@@ -4,6 +4,8 @@ attributed as quoted data (`quote_as_data`), never spliced into an instruction."
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
 
 from placecell.prompts import load
@@ -62,6 +64,22 @@ def explain_messages(liked_items: list, items: list, evidence_by_item: dict[str,
         {"role": "system", "content": load("recommend_explain").replace("{kind}", kind).strip()},
         {"role": "user", "content": "\n\n".join(blocks)},
     ]
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def usable_reason(reason: str, item, taken: set[str]) -> bool:
+    """Whether a model-written reason is worth showing. A small model often echoes the item's own
+    line ("Title | tags: ..."), leaves JSON debris, writes a fragment, or repeats one reason for
+    several items; those get the template instead."""
+    text = reason.strip()
+    if not text or any(ch in text for ch in "{}[]|") or text.lower() in taken:
+        return False
+    words = _WORD.findall(text.lower())
+    echoed = set(_WORD.findall(item.title.lower())) | {w for t in item.tags for w in _WORD.findall(t.lower())}
+    own = [w for w in words if w not in echoed and len(w) > 2]
+    return len(words) >= 5 and len(own) >= 3
 
 
 def template_reason(item, liked_items: list) -> str:
