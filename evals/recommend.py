@@ -171,6 +171,16 @@ def _mean(rows: list[dict], key: str) -> float:
 
 
 # -- run -----------------------------------------------------------------------------------------
+def eligible_users(ev: EvalData) -> list[str]:
+    return sorted(ev.test_item, key=lambda s: (len(s), s))
+
+
+def sample_users(eligible: list[str], users: int, seed: int) -> list[str]:
+    """The eval's user sample (also what the weight probe must stay clear of)."""
+    chosen = np.random.default_rng(seed).choice(len(eligible), size=min(users, len(eligible)), replace=False)
+    return [eligible[j] for j in sorted(chosen.tolist())]
+
+
 def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: EvalFiles | None = None, seed: int = 0,
                        llm=None, embedder=None) -> dict:
     from placecell.agents.recommend.catalog import CatalogRecsys, web_items
@@ -182,12 +192,10 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
 
     started = time.perf_counter()
     ev = load_eval_data(data, files)
-    eligible = sorted(ev.test_item, key=lambda s: (len(s), s))
+    eligible = eligible_users(ev)
     if not eligible:
         raise InputError("no user has a held-out positive and a training history")
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(eligible), size=min(users, len(eligible)), replace=False).tolist())
-    sample = [eligible[j] for j in chosen]
+    sample = sample_users(eligible, users, seed)
     cf, space = fit_cf(ev)
     recsys = CatalogRecsys(ev.catalog, cf=cf, space=space)
     if llm is None:

@@ -32,9 +32,8 @@ def run(data: str, users: int, seed: int, eval_users: int = 50) -> dict:
     from placecell.tools.web.localweb import build_local_web, pick_injection_target
 
     ev = R.load_eval_data(data, None)
-    eligible = sorted(ev.test_item, key=lambda s: (len(s), s))
-    # The eval's own sample (seed 0), drawn exactly as run_recommend_eval draws it, is excluded.
-    test = {eligible[j] for j in np.random.default_rng(0).choice(len(eligible), size=min(eval_users, len(eligible)), replace=False)}
+    eligible = R.eligible_users(ev)
+    test = set(R.sample_users(eligible, eval_users, 0))  # the eval's own seed-0 sample is excluded
     rest = [u for u in eligible if u not in test]
     probe = [rest[j] for j in np.random.default_rng(seed).choice(len(rest), size=min(users, len(rest)), replace=False)]
     cf, space = R.fit_cf(ev)
