@@ -107,3 +107,61 @@ def test_langgraph_messages_mode_sees_tokens(small_llm):
     chunks = [c for c, meta in graph.stream({"q": "Say hi."}, stream_mode="messages") if meta["langgraph_node"] == "read"]
     assert len(chunks) > 1
     assert "".join(c.content for c in chunks).strip()
+
+
+def _stock_json(small_llm, messages, schema, max_tokens):
+    """The same completion through llama-cpp-python's own sampler chain (grammar over the whole
+    vocabulary at every token)."""
+    import json
+
+    from llama_cpp import LlamaGrammar
+
+    grammar = LlamaGrammar.from_json_schema(json.dumps(schema, sort_keys=True), verbose=False)  # as chat_json
+    llama = small_llm.llm
+    with small_llm.lock:
+        init = llama._init_sampler
+        llama._init_sampler = super(type(llama), llama)._init_sampler  # bypass the argmax-first sampler
+        try:
+            out = llama.create_completion(small_llm.render(messages), max_tokens=max_tokens, temperature=0.0,
+                                          top_k=1, grammar=grammar, stop=small_llm.stop)
+        finally:
+            del llama._init_sampler
+            assert llama._init_sampler.__func__ is init.__func__
+    return out["choices"][0]["text"]
+
+
+@pytest.mark.parametrize("prompt", [
+    "Give a city and its country as JSON.",
+    "Write a poem about the sea.",  # the model wants prose: the grammar has to reject its choices
+])
+def test_argmax_first_grammar_sampling_matches_the_stock_sampler(small_llm, prompt):
+    from placecell.tools.llm.grammar_sampling import GreedyGrammarSampler
+
+    messages = [{"role": "user", "content": prompt}]
+    schema = City.model_json_schema()
+    # Both start from an empty KV cache: re-evaluating a cached prompt's last token alone gives
+    # slightly different logits than evaluating it in the prompt's batch, enough to flip a near-tie.
+    small_llm.llm.reset()
+    fast = small_llm.chat_json(messages, schema, max_tokens=60)
+    sampler = small_llm.llm._sampler
+    # every generated token went through it (plus the end-of-generation token, not counted as output)
+    assert isinstance(sampler, GreedyGrammarSampler) and sampler.tokens == fast.completion_tokens + 1
+    assert sampler.full_passes > 0  # at least the opening brace is forced
+    small_llm.llm.reset()
+    assert fast.text == _stock_json(small_llm, messages, schema, 60)
+
+
+def test_sampling_with_temperature_keeps_the_stock_chain(small_llm):
+    from placecell.tools.llm.grammar_sampling import GreedyGrammarSampler
+
+    small_llm.chat([{"role": "user", "content": "Say hello."}], max_tokens=4, temperature=0.7)
+    assert not isinstance(small_llm.llm._sampler, GreedyGrammarSampler)
+
+
+def test_generation_uses_every_core_by_default(small_model):
+    import os
+
+    from placecell.tools.llm.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM(small_model, n_ctx=256)
+    assert llm.llm.n_threads == (os.cpu_count() or 1)
