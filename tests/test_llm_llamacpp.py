@@ -109,32 +109,19 @@ def test_langgraph_messages_mode_sees_tokens(small_llm):
     assert "".join(c.content for c in chunks).strip()
 
 
-def _stock_json(small_llm, messages, schema, max_tokens):
-    """The same completion through llama-cpp-python's own sampler chain (grammar over the whole
-    vocabulary at every token)."""
-    import json
+@pytest.fixture(scope="module")
+def stock_llm(small_model):
+    """The same model on llama-cpp-python's own sampler chain (grammar over the whole vocabulary)."""
+    from placecell.tools.llm.llamacpp import LlamaCppLLM
 
-    from llama_cpp import LlamaGrammar
-
-    grammar = LlamaGrammar.from_json_schema(json.dumps(schema, sort_keys=True), verbose=False)  # as chat_json
-    llama = small_llm.llm
-    with small_llm.lock:
-        init = llama._init_sampler
-        llama._init_sampler = super(type(llama), llama)._init_sampler  # bypass the argmax-first sampler
-        try:
-            out = llama.create_completion(small_llm.render(messages), max_tokens=max_tokens, temperature=0.0,
-                                          top_k=1, grammar=grammar, stop=small_llm.stop)
-        finally:
-            del llama._init_sampler
-            assert llama._init_sampler.__func__ is init.__func__
-    return out["choices"][0]["text"]
+    return LlamaCppLLM(small_model, n_ctx=2048, n_threads=2, argmax_first_grammar=False)
 
 
 @pytest.mark.parametrize("prompt", [
     "Give a city and its country as JSON.",
     "Write a poem about the sea.",  # the model wants prose: the grammar has to reject its choices
 ])
-def test_argmax_first_grammar_sampling_matches_the_stock_sampler(small_llm, prompt):
+def test_argmax_first_grammar_sampling_matches_the_stock_sampler(small_llm, stock_llm, prompt):
     from placecell.tools.llm.grammar_sampling import GreedyGrammarSampler
 
     messages = [{"role": "user", "content": prompt}]
@@ -147,15 +134,26 @@ def test_argmax_first_grammar_sampling_matches_the_stock_sampler(small_llm, prom
     # every generated token went through it (plus the end-of-generation token, not counted as output)
     assert isinstance(sampler, GreedyGrammarSampler) and sampler.tokens == fast.completion_tokens + 1
     assert sampler.full_passes > 0  # at least the opening brace is forced
-    small_llm.llm.reset()
-    assert fast.text == _stock_json(small_llm, messages, schema, 60)
+    stock_llm.llm.reset()
+    stock = stock_llm.chat_json(messages, schema, max_tokens=60)
+    assert not isinstance(stock_llm.llm._sampler, GreedyGrammarSampler)
+    assert fast.text == stock.text
 
 
 def test_sampling_with_temperature_keeps_the_stock_chain(small_llm):
+    """Argmax-first is only the same as masking first for greedy decoding."""
+    import json
+
+    from llama_cpp import LlamaGrammar
+
     from placecell.tools.llm.grammar_sampling import GreedyGrammarSampler
 
-    small_llm.chat([{"role": "user", "content": "Say hello."}], max_tokens=4, temperature=0.7)
+    grammar = LlamaGrammar.from_json_schema(json.dumps(City.model_json_schema()), verbose=False)
+    prompt = small_llm.render([{"role": "user", "content": "A city as JSON."}])
+    small_llm._complete(prompt, max_tokens=4, temperature=0.7, stop=None, grammar=grammar, node="t")
     assert not isinstance(small_llm.llm._sampler, GreedyGrammarSampler)
+    small_llm._complete(prompt, max_tokens=4, temperature=0.0, stop=None, grammar=grammar, node="t")
+    assert isinstance(small_llm.llm._sampler, GreedyGrammarSampler)
 
 
 def test_generation_uses_every_core_by_default(small_model):

@@ -74,9 +74,13 @@ class GreedyGrammarSampler:
             pass
 
 
-def llama_class():
-    """`Llama` whose greedy grammar-constrained completions use `GreedyGrammarSampler`."""
+def llama_class(argmax_first: bool = True):
+    """`Llama` whose greedy grammar-constrained completions use `GreedyGrammarSampler`
+    (the stock class with `argmax_first=False`, for comparisons)."""
     from llama_cpp import Llama
+
+    if not argmax_first:
+        return Llama
 
     class GrammarFastLlama(Llama):
         def _init_sampler(self, **kwargs):
