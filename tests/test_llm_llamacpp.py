@@ -163,3 +163,20 @@ def test_generation_uses_every_core_by_default(small_model):
 
     llm = LlamaCppLLM(small_model, n_ctx=256)
     assert llm.llm.n_threads == (os.cpu_count() or 1)
+
+
+def test_speed_benchmark_reports_both_samplers_with_the_same_text(small_model, tmp_path, write_jsonl):
+    import json
+
+    from placecell.evals import llm_speed
+
+    corpus = write_jsonl(tmp_path / "c.jsonl", [
+        {"title": "Ada Lovelace", "text": "Ada Lovelace was an English mathematician who worked with Charles Babbage."},
+        {"title": "Tartu", "text": "Tartu is a city in Estonia on the Emajõgi river."}])
+    out = tmp_path / "speed"
+    assert llm_speed.main(["--model", str(small_model), "--corpus", str(corpus), "--passages", "2", "--offset", "0",
+                           "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert {r["sampler"] for r in result["runs"]} == {"stock", "argmax_first"}
+    assert all(r["same_text_as_stock"] and r["passages"] == 2 and r["completion_tokens"] > 0 for r in result["runs"])
+    assert "machine:" in (out / "report.md").read_text()
