@@ -6,6 +6,8 @@ values, so all models see the same splits and the same corrupted test cells.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -90,6 +92,8 @@ class FMBaseline:
     def fit(self, train: RawTable, val: RawTable, cfg: TrainConfig) -> "FMBaseline":
         torch.manual_seed(cfg.seed)
         enc = self.encoder.transform
+        # FM keeps its own recipe (early stopping on log-loss, one learning rate) whatever SGCTR uses.
+        cfg = replace(cfg, linear_lr_mult=1.0, stop_on="logloss", patience=3)
         fit(self.net, (enc(train.values), train.labels), (enc(val.values), val.labels), cfg)
         return self
 

@@ -6,6 +6,9 @@ the same generator refines the input features at inference. The details below ar
 
 - Backbone: one embedding table for all fields; DeepFM-style head = per-value first-order weights +
   FM pairwise term + MLP over the concatenated field embeddings (+ a linear term on them).
+  Options (off by default): `cross_layers` DCN-v2 cross layers under the MLP, and `embed_min_count`:
+  values seen fewer times in training share their field's unseen embedding row but keep their own
+  first-order weight.
 - Generator G: an MLP over the concatenated field embeddings with a per-field output projection.
   Its first layer is a sum of per-field terms W_f e_f, so "field k masked, all others observed" is
   `total - W_k e_k + W_k m_k`: all F leave-one-out generations cost one batched pass. [inferred]
@@ -52,19 +55,29 @@ class SGCTRConfig:
     first_order: bool = True  # DeepFM's per-value weights; refinement blends them with a per-field prior
     init_std: float = 0.01  # of the embedding table (the usual FM init; 0.05 cost 0.005 AUC on goodbooks)
     gen_detach: bool = True  # the masked-feature loss trains the generator, not the shared embedding table
+    # Values seen fewer times than this in training share their field's unseen embedding row (they keep
+    # their own first-order weight): the pairwise/MLP terms of ~5-rating item ids overfit within 2 epochs.
+    embed_min_count: int = 1
+    cross_layers: int = 0  # DCN-v2 cross layers (x_{l+1} = x0 * (W x_l + b) + x_l) under the MLP; 0 = DeepFM
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class SGCTR(nn.Module):
-    def __init__(self, field_sizes: list[int], config: SGCTRConfig | None = None):
+    def __init__(self, field_sizes: list[int], config: SGCTRConfig | None = None, value_counts=None):
         super().__init__()
         cfg = config or SGCTRConfig()
         self.config = cfg
         n_fields, dim, hidden = len(field_sizes), cfg.dim, cfg.gen_hidden
         self.n_fields = n_fields
         self.embedding = nn.Embedding(sum(field_sizes), dim)
+        index = torch.arange(sum(field_sizes))
+        if value_counts is not None and cfg.embed_min_count > 1:
+            counts = torch.as_tensor(value_counts)
+            field_start = torch.repeat_interleave(torch.cumsum(torch.tensor([0] + list(field_sizes[:-1])), 0), torch.tensor(field_sizes))
+            index = torch.where(counts >= cfg.embed_min_count, index, field_start)
+        self.register_buffer("embed_index", index)
         nn.init.normal_(self.embedding.weight, std=cfg.init_std)
         self.mask_token = nn.Parameter(torch.randn(n_fields, dim) * 0.05)
         self.gen_in = nn.Parameter(torch.randn(n_fields, dim, hidden) / math.sqrt(n_fields * dim))
@@ -75,6 +88,10 @@ class SGCTR(nn.Module):
         # Gates start near "keep the observed value" (a ~ 0.9 at zero agreement).
         self.gate_scale = nn.Parameter(torch.full((n_fields,), 5.0))
         self.gate_shift = nn.Parameter(torch.full((n_fields,), -0.45))
+        self.cross = nn.ModuleList(nn.Linear(n_fields * dim, n_fields * dim) for _ in range(cfg.cross_layers))
+        for layer in self.cross:
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.zeros_(layer.bias)
         layers: list[nn.Module] = []
         width = n_fields * dim
         for size in cfg.mlp_hidden:
@@ -87,6 +104,9 @@ class SGCTR(nn.Module):
         if self.first_order is not None:
             nn.init.zeros_(self.first_order.weight)
         self.field_prior = nn.Parameter(torch.zeros(n_fields))
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.embed_index[ids])
 
     # -- generator ---------------------------------------------------------------------------
     def _gen_hidden(self, pre: torch.Tensor) -> torch.Tensor:
@@ -126,7 +146,10 @@ class SGCTR(nn.Module):
         summed = emb.sum(1)
         fm = 0.5 * (summed.pow(2) - emb.pow(2).sum(1)).sum(-1)
         flat = emb.flatten(1)
-        logit = self.mlp(flat).squeeze(-1) + fm
+        crossed = flat
+        for layer in self.cross:
+            crossed = flat * layer(crossed) + crossed
+        logit = self.mlp(crossed).squeeze(-1) + fm
         if self.wide is not None:
             logit = logit + self.wide(flat).squeeze(-1)
         if self.first_order is not None:
@@ -135,14 +158,14 @@ class SGCTR(nn.Module):
         return logit
 
     def logits(self, ids: torch.Tensor, passes: int = 0) -> torch.Tensor:
-        emb, trust = self.embedding(ids), torch.ones(ids.shape, dtype=torch.float32)
+        emb, trust = self.embed(ids), torch.ones(ids.shape, dtype=torch.float32)
         for _ in range(passes):
             emb, trust = self.refine_once(emb, trust)
         return self.head(emb, ids, trust)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Click probabilities for K = 0..max_passes: (B, F) int64 -> (B, K+1). This is what ONNX gets."""
-        emb = self.embedding(ids)
+        emb = self.embed(ids)
         trust = torch.ones_like(ids, dtype=torch.float32)
         outs = [self.head(emb, ids, trust)]
         for _ in range(self.config.max_passes):
@@ -163,6 +186,7 @@ class SGCTR(nn.Module):
         return torch.where(where, torch.gather(ids, 0, donors), ids)
 
     def generation_loss(self, ids: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+        ids = self.embed_index[ids]  # the generator works on embedding rows (rare values share one)
         noised = torch.rand(ids.shape, generator=generator) < share
         if not noised.any():
             return ids.new_zeros((), dtype=torch.float32)

@@ -31,6 +31,8 @@ class TrainConfig:
     min_count: int = 2
     seed: int = 0
     threads: int = 1
+    linear_lr_mult: float = 1.0  # learning-rate multiplier for the per-value first-order weights
+    stop_on: str = "logloss"  # early-stopping metric on validation: "logloss" or "auc"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -72,10 +74,13 @@ def fit(
     cfg: TrainConfig,
     progress: Callable[[str], None] | None = None,
 ) -> TrainLog:
-    """Adam with early stopping on the validation log-loss of the first output (K = 0)."""
+    """Adam with early stopping on the validation log-loss (or AUC) of the first output (K = 0)."""
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    linear = [p for n, p in model.named_parameters() if n.startswith("first_order.") or n.startswith("weights.")]
+    rest = [p for p in model.parameters() if all(p is not q for q in linear)]
+    groups = [{"params": rest}] + ([{"params": linear, "lr": cfg.lr * cfg.linear_lr_mult}] if linear else [])
+    opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ids, labels = torch.as_tensor(train[0]), torch.as_tensor(train[1])
     log, best_state, best, started = TrainLog(), None, float("inf"), time.time()
     total_steps = cfg.epochs * max(1, -(-len(ids) // cfg.batch_size))
@@ -94,8 +99,9 @@ def fit(
         log.epochs_run = epoch + 1
         if progress:
             progress(f"epoch {epoch + 1}: val logloss {log.val_logloss[-1]:.4f} auc {log.val_auc[-1]:.4f}")
-        if log.val_logloss[-1] < best - 1e-5:
-            best, log.best_epoch = log.val_logloss[-1], epoch + 1
+        score = log.val_logloss[-1] if cfg.stop_on == "logloss" else -log.val_auc[-1]
+        if score < best - 1e-5:
+            best, log.best_epoch = score, epoch + 1
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch + 1 - log.best_epoch >= cfg.patience:
             break
@@ -124,9 +130,11 @@ def train_sgctr(
     torch.manual_seed(cfg.seed)
     fit_part, val_part = split_for_validation(table, cfg)
     encoder = FieldEncoder.fit(table.schema.fields, fit_part.values, cfg.min_count)
-    model = SGCTR(encoder.field_sizes, model_cfg)
+    fit_ids = encoder.transform(fit_part.values)
+    counts = np.bincount(fit_ids.ravel(), minlength=sum(encoder.field_sizes))
+    model = SGCTR(encoder.field_sizes, model_cfg, value_counts=counts)
     val_ids = encoder.transform(val_part.values)
-    log = fit(model, (encoder.transform(fit_part.values), fit_part.labels), (val_ids, val_part.labels), cfg, progress)
+    log = fit(model, (fit_ids, fit_part.labels), (val_ids, val_part.labels), cfg, progress)
     val_probs = predict(model, val_ids)
     val_aucs = [auc(val_part.labels, val_probs[:, k]) for k in range(val_probs.shape[1])]
     return TrainedCTR(model, encoder, cfg, log, int(np.argmax(val_aucs)), val_aucs)
