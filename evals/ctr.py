@@ -197,7 +197,7 @@ def report_markdown(r: dict) -> str:
         f"{r['rows']['test_clicks']} test clicks; CTR train {r['rows']['train_ctr']:.4f}, test {r['rows']['test_ctr']:.4f}.",
         f"- Fields: {', '.join(r['fields'])}.",
         f"- Seeds: {r['seeds']} (model init, validation share{', test split' if r['data'] == 'ipinyou' else ''}, corruption); "
-        f"SGCTR up to {r['epochs_max']} epochs with early stopping on validation log-loss.",
+        f"SGCTR up to {r['epochs_max']} epochs with early stopping on validation AUC (FM: on validation log-loss).",
         f"- Corrupted test: each cell replaced with probability {r['corrupt_rate']} by the same field's value in a random training row.",
         "",
         "## Clean test",
@@ -224,6 +224,8 @@ def report_markdown(r: dict) -> str:
         "SGCTR here follows the abstract of arXiv 2511.14403 (a generative objective in training, the same",
         "generator refining input features at inference); the masking schedule, the in-batch sampled softmax",
         "and the gated re-weighting formula are reconstructions documented in `tools/ctr/model.py`.",
+        "Backbone: first-order weights + FM term + MLP over two DCN-v2 cross layers on the field embeddings;",
+        "values seen fewer than 10 times in training share their field's embedding row (not their first-order weight).",
         "Baselines: scikit-learn LogisticRegression on 2^18 hashed `field=value` features (C picked on",
         "validation), a factorization machine (PyTorch, dim 8), LightGBM with native categoricals.",
         "",

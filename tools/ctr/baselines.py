@@ -92,7 +92,8 @@ class FMBaseline:
     def fit(self, train: RawTable, val: RawTable, cfg: TrainConfig) -> "FMBaseline":
         torch.manual_seed(cfg.seed)
         enc = self.encoder.transform
-        # FM keeps its own recipe (early stopping on log-loss, one learning rate) whatever SGCTR uses.
+        # FM keeps the recipe it was run with before SGCTR's changed (early stopping on log-loss, one
+        # learning rate), so its numbers stay comparable across reports.
         cfg = replace(cfg, linear_lr_mult=1.0, stop_on="logloss", patience=3)
         fit(self.net, (enc(train.values), train.labels), (enc(val.values), val.labels), cfg)
         return self
