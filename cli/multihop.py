@@ -9,7 +9,7 @@ import typer
 
 from placecell.cli import eval_app
 from placecell.cli.common import console, err_console
-from placecell.evals.multihop import METHODS
+from placecell.evals.multihop import DEFAULT_METHODS, METHODS
 
 
 @eval_app.command("multihop")
@@ -19,7 +19,8 @@ def multihop(
     corpus: Path = typer.Option(..., "--corpus", help="corpus JSONL of {title, text}; used whole"),
     out: Path = typer.Option(..., "--out", help="folder for results.json, report.md, the plot and checkpoints"),
     limit: Optional[int] = typer.Option(None, "--limit", help="run the first N questions"),
-    methods: str = typer.Option(",".join(METHODS), "--methods", help="comma-separated methods to run"),
+    methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods",
+                                help=f"comma-separated methods to run (known: {', '.join(METHODS)})"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model preset, .gguf path or hf:REPO/FILE"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="ingest cache (default: the committed evals/cache)"),
     recall_level: str = typer.Option("passage", "--recall-level", help="passage (supporting_passages) | title "

@@ -23,8 +23,10 @@ from typing import Callable
 from placecell.errors import InputError
 from placecell.evals import multihop_metrics as metrics
 
-METHODS = ("neuropath", "neuropath_faithful", "dense", "bm25", "hybrid", "ppr", "ircot")
-KG_METHODS = {"neuropath", "neuropath_faithful", "ppr"}
+METHODS = ("neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr", "ircot")
+# The seven; neuropath_bm25 (scored NeuroPath fused with BM25) runs when asked for.
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "neuropath_bm25")
+KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "ppr"}
 LLM_METHODS = KG_METHODS | {"ircot"}
 RECALL_LEVELS = ("passage", "title")
 RANK_K = 10
@@ -36,7 +38,7 @@ class EvalConfig:
     questions: Path
     corpus: Path
     out: Path
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     limit: int | None = None
     model: str | None = None
     cache: Path = DEFAULT_CACHE
@@ -176,7 +178,8 @@ def qa_context(method: str, answer: bool):
 
     if method.startswith("neuropath"):
         mode = "faithful" if method == "neuropath_faithful" else "scored"
-        return QAContext(method="neuropath", mode=mode, answer=answer, rank_k=RANK_K)
+        return QAContext(method="neuropath", mode=mode, answer=answer, rank_k=RANK_K,
+                         fuse_bm25=method == "neuropath_bm25")
     return QAContext(method=method, answer=answer, rank_k=RANK_K)
 
 

@@ -259,3 +259,12 @@ def test_llm_methods_with_the_smallest_model(files, small_model):
         assert metrics["llm_calls_per_question"] >= 1 and metrics["tokens_per_question"] > 0
         assert 0.0 < metrics["llm_time_share"] <= 1.0 and metrics["em"] is not None
     assert list((files["cache"] / "extractions").glob("*.jsonl"))
+
+
+def test_neuropath_bm25_is_scored_neuropath_with_fusion_and_only_on_request():
+    from placecell.evals.multihop import DEFAULT_METHODS, METHODS, qa_context
+
+    fused, plain = qa_context("neuropath_bm25", True), qa_context("neuropath", True)
+    assert (fused.method, fused.mode, fused.fuse_bm25) == ("neuropath", "scored", True)
+    assert plain.fuse_bm25 is False and qa_context("neuropath_faithful", True).fuse_bm25 is False
+    assert "neuropath_bm25" in METHODS and "neuropath_bm25" not in DEFAULT_METHODS and len(DEFAULT_METHODS) == 7

@@ -106,3 +106,21 @@ def test_context_model_is_the_model_used(tmp_path, small_llm, small_model):
     with usage_scope() as u:
         result, _ = _run(b, method="dense", top_k=1, model=str(small_model))
     assert b.llm is None and u.snapshot()["read"]["calls"] == 1 and result["citations"]
+
+
+def test_bm25_fusion_reorders_the_neuropath_ranking_by_reciprocal_rank(tmp_path, small_llm, monkeypatch):
+    from placecell.agents.qa import neuropath
+    from placecell.tools import retrievers
+
+    monkeypatch.setattr(neuropath, "query_entities", lambda llm, q: ["Longleat Safari Park"])
+    b = _backends(tmp_path, small_llm)
+    plain, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)
+    lexical = plain["ranking"][::-1]  # a lexical ranking that disagrees with the paths
+    monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
+    fused, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, fuse_bm25=True)
+    RRF_K = retrievers.RRF_K
+    score = {pid: 1 / (RRF_K + 1 + plain["ranking"].index(pid)) + 1 / (RRF_K + 1 + lexical.index(pid))
+             for pid in plain["ranking"]}
+    assert sorted(fused["ranking"]) == sorted(plain["ranking"]) and fused["ranking"] != plain["ranking"]
+    assert fused["ranking"] == sorted(plain["ranking"], key=lambda pid: (-score[pid], plain["ranking"].index(pid)))
+    assert fused["paths"] == plain["paths"]  # fusion reorders passages, it does not change the paths shown

@@ -79,14 +79,20 @@ def make_nodes(backends: Backends):
         ctx = _ctx(runtime)
         ranking = npath.candidate_passages(state.get("valid", []))
         query = " ".join(x for x in (state["question"], state.get("chain", ""), state.get("requirements", "")) if x)
-        from placecell.tools.retrievers import dense
+        from placecell.tools.retrievers import bm25, dense, rrf
 
         # Exact cosine over every passage, the same scorer as the dense baseline.
         for pid, _ in dense(query, backends, ctx.rank_k + len(ranking)):
             if pid not in ranking:
                 ranking.append(pid)
+        ranking = ranking[: ctx.rank_k]
+        if ctx.fuse_bm25:
+            # Paths from a 0.5B model's KG are noisy about which passage comes first; the question's
+            # own words, matched lexically, anchor the top ranks (ties keep the path order).
+            fused = rrf([[(pid, 0.0) for pid in ranking], bm25(state["question"], backends, ctx.rank_k)], ctx.rank_k)
+            ranking = [pid for pid, _ in fused]
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
-        return {"ranking": ranking[: ctx.rank_k], "paths": used}
+        return {"ranking": ranking, "paths": used}
 
     def retrieve(state: QAState, runtime: Runtime[QAContext]) -> dict:
         ctx = _ctx(runtime)
