@@ -162,7 +162,7 @@ def test_generation_uses_every_core_by_default(small_model):
     from placecell.tools.llm.llamacpp import LlamaCppLLM
 
     llm = LlamaCppLLM(small_model, n_ctx=256)
-    assert llm.llm.n_threads == (os.cpu_count() or 1)
+    assert llm.llm.n_threads == llm.llm.n_threads_batch == len(os.sched_getaffinity(0))
 
 
 def test_speed_benchmark_reports_both_samplers_with_the_same_text(small_model, tmp_path, write_jsonl):

@@ -58,11 +58,19 @@ CHATML = (
 )
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (`taskset` and container limits), as `nproc` says."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class LlamaCppLLM(LLM):
     def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int = 0, model_id: str | None = None,
                  seed: int = 0, argmax_first_grammar: bool = True):
-        import os
-
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         from placecell.tools.llm.grammar_sampling import llama_class
@@ -71,7 +79,7 @@ class LlamaCppLLM(LLM):
         # llama-cpp-python's default is half the cores for generation (all of them only for the
         # prompt); on 2 cores that was 1 thread: 14 instead of 22 tokens/s measured. An explicit
         # count applies to the prompt too, so a process pinned to fewer cores never oversubscribes.
-        threads = n_threads or os.cpu_count() or 1
+        threads = n_threads or usable_cores()
         try:
             self.llm = llama_class(argmax_first_grammar)(
                 model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512,
