@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     path = models.resolve(args.model, get_settings().models_dir)
     rows = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = rows[args.offset: args.offset + args.passages]
-    cores = os.cpu_count() or 1
+    cores = nproc()
     runs = [run_config(path, rows, threads, fast) for threads in sorted({1, cores}) for fast in (False, True)]
     for threads in sorted({1, cores}):
         pair = [r for r in runs if r["threads"] == threads]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 from placecell.evals.multihop_metrics import KS
+from placecell.tools.llm.llamacpp import usable_cores as nproc  # what `nproc` prints
 
 COLUMNS = [("recall@1", "R@1"), ("recall@2", "R@2"), ("recall@5", "R@5"), ("recall@10", "R@10"), ("em", "EM"),
            ("f1", "F1"), ("tokens_per_question", "tokens/q"), ("llm_calls_per_question", "LLM calls/q"),
@@ -23,14 +23,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def nproc() -> int:
-    """What `nproc` prints: the CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _cell(key: str, value) -> str:

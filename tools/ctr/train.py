@@ -80,7 +80,8 @@ def fit(
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     linear = [p for n, p in model.named_parameters() if n.startswith("first_order.") or n.startswith("weights.")]
-    rest = [p for p in model.parameters() if all(p is not q for q in linear)]
+    linear_ids = {id(p) for p in linear}
+    rest = [p for p in model.parameters() if id(p) not in linear_ids]
     groups = [{"params": rest}] + ([{"params": linear, "lr": cfg.lr * cfg.linear_lr_mult}] if linear else [])
     opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ids, labels = torch.as_tensor(train[0]), torch.as_tensor(train[1])

@@ -15,6 +15,7 @@ Used only where that equivalence holds: temperature 0, no logits processor, no p
 from __future__ import annotations
 
 import ctypes
+from functools import cache
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class GreedyGrammarSampler:
             pass
 
 
+@cache  # one subclass per process, not one per model instance
 def llama_class(argmax_first: bool = True):
     """`Llama` whose greedy grammar-constrained completions use `GreedyGrammarSampler`
     (the stock class with `argmax_first=False`, for comparisons)."""
