@@ -23,28 +23,39 @@ from placecell.tools.llm.usage import record
 
 
 class MachineLock:
-    """One llama.cpp computation at a time on this machine, across processes.
+    """One llama.cpp computation at a time on this machine, across processes, taking turns.
 
     llama.cpp's worker threads spin at their barriers: two processes each running 2 threads on
     a 2-core machine slow each other down several-fold (measured: ~40 s instead of ~5 s per
     extraction). Taking turns per call is faster for both. Threads of one process already take
     turns through the instance lock. Off with PLACECELL_LLM_MACHINE_LOCK=0.
+
+    A plain flock is not fair: the process that just released it is still running and takes it
+    back before a sleeping waiter wakes, so a process making many short calls starved another
+    one (a CLI test waited 600 s beside an eval). A second flock, the gate, is held from the
+    moment a process queues until it owns the main lock: a releaser that comes back finds the
+    gate held by the waiter and queues behind it. Both are flocks, so a crashed holder releases
+    them with its file descriptors.
     """
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, path: Path | None = None):
         import os
         import tempfile
 
         self.enabled = enabled and os.environ.get("PLACECELL_LLM_MACHINE_LOCK", "1") != "0"
-        self.path = Path(tempfile.gettempdir()) / "placecell-llamacpp.lock"
+        self.path = path or Path(tempfile.gettempdir()) / "placecell-llamacpp.lock"
+        self.gate_path = self.path.with_name(self.path.name + ".gate")
         self._fh = None
 
     def __enter__(self):
         if self.enabled:
             import fcntl
 
-            self._fh = open(self.path, "a")
-            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            with open(self.gate_path, "a") as gate:
+                fcntl.flock(gate, fcntl.LOCK_EX)
+                self._fh = open(self.path, "a")
+                fcntl.flock(self._fh, fcntl.LOCK_EX)
+            # leaving the with-block closes the gate: the next waiter may queue on the main lock
         return self
 
     def __exit__(self, *exc):
