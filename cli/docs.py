@@ -94,7 +94,7 @@ def ask(
     mode: str = typer.Option("scored", "--mode", help="neuropath path judging: scored | faithful"),
     top_k: int = typer.Option(5, "--top-k", min=1, max=20, help="passages given to the reader"),
     max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
-    fuse_bm25: bool = typer.Option(False, "--fuse-bm25", help="neuropath: fuse its ranking with BM25 (reciprocal rank)"),
+    fuse_bm25: bool = typer.Option(True, "--fuse-bm25/--no-fuse-bm25", help="neuropath scored mode: fuse its ranking with BM25 (reciprocal rank)"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -155,5 +155,5 @@ def demo(model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
         console.print(f"ingesting the demo corpus ({path})", markup=False)
         ingest([str(path)], allow_host=[], no_extract=False, as_json=False, model=model, home=home)
     console.print(f"\nQ: {DEMO_QUESTION}", markup=False)
-    ask(DEMO_QUESTION, method="neuropath", mode="scored", top_k=5, max_hop=2, fuse_bm25=False, as_json=False, model=model,
+    ask(DEMO_QUESTION, method="neuropath", mode="scored", top_k=5, max_hop=2, fuse_bm25=True, as_json=False, model=model,
         home=home)

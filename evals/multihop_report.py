@@ -41,6 +41,17 @@ def kg_line(kg: dict) -> str:
     return f"KG: {kg.get('entities', 0)} entities, {kg.get('triples', 0)} triples, {kg.get('aliases', 0)} aliases"
 
 
+METHOD_NOTES = {
+    "neuropath_bm25": "NeuroPath as `placecell ask` runs it: scored path judging, final ranking fused with BM25",
+    "neuropath": "scored path judging, the paths' own ranking (`ask --no-fuse-bm25`)",
+    "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",
+}
+
+
+def method_legend(methods: dict) -> list[str]:
+    return [f"- `{name}`: {METHOD_NOTES[name]}" for name in methods if name in METHOD_NOTES]
+
+
 def metrics_table(methods: dict) -> list[str]:
     lines = ["| method | " + " | ".join(label for _, label in COLUMNS) + " |",
              "|---|" + "---:|" * len(COLUMNS)]
@@ -72,6 +83,8 @@ def write_report(results: dict, cfg, ingest: dict, path: Path) -> None:
         "is the share of raw wall time spent waiting; `p50_wall_seconds` the raw median).",
         "",
         *metrics_table(results["methods"]),
+        "",
+        *method_legend(results["methods"]),
         "",
         "![recall@k per method](recall_at_k.png)",
         "",

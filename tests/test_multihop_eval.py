@@ -261,10 +261,10 @@ def test_llm_methods_with_the_smallest_model(files, small_model):
     assert list((files["cache"] / "extractions").glob("*.jsonl"))
 
 
-def test_neuropath_bm25_is_scored_neuropath_with_fusion_and_only_on_request():
+def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     from placecell.evals.multihop import DEFAULT_METHODS, METHODS, qa_context
 
     fused, plain = qa_context("neuropath_bm25", True), qa_context("neuropath", True)
     assert (fused.method, fused.mode, fused.fuse_bm25) == ("neuropath", "scored", True)
     assert plain.fuse_bm25 is False and qa_context("neuropath_faithful", True).fuse_bm25 is False
-    assert "neuropath_bm25" in METHODS and "neuropath_bm25" not in DEFAULT_METHODS and len(DEFAULT_METHODS) == 7
+    assert set(DEFAULT_METHODS) == set(METHODS) and len(METHODS) == 8

@@ -114,7 +114,7 @@ def test_bm25_fusion_reorders_the_neuropath_ranking_by_reciprocal_rank(tmp_path,
 
     monkeypatch.setattr(neuropath, "query_entities", lambda llm, q: ["Longleat Safari Park"])
     b = _backends(tmp_path, small_llm)
-    plain, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)
+    plain, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, fuse_bm25=False)
     lexical = plain["ranking"][::-1]  # a lexical ranking that disagrees with the paths
     monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
     fused, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, fuse_bm25=True)
@@ -124,3 +124,8 @@ def test_bm25_fusion_reorders_the_neuropath_ranking_by_reciprocal_rank(tmp_path,
     assert sorted(fused["ranking"]) == sorted(plain["ranking"]) and fused["ranking"] != plain["ranking"]
     assert fused["ranking"] == sorted(plain["ranking"], key=lambda pid: (-score[pid], plain["ranking"].index(pid)))
     assert fused["paths"] == plain["paths"]  # fusion reorders passages, it does not change the paths shown
+    by_default, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)
+    assert by_default["ranking"] == fused["ranking"]  # on unless switched off
+    faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, fuse_bm25=True)
+    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, fuse_bm25=False)
+    assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method is never fused

@@ -86,9 +86,10 @@ def make_nodes(backends: Backends):
             if pid not in ranking:
                 ranking.append(pid)
         ranking = ranking[: ctx.rank_k]
-        if ctx.fuse_bm25:
+        if ctx.fuse_bm25 and ctx.mode == "scored":
             # Paths from a 0.5B model's KG are noisy about which passage comes first; the question's
             # own words, matched lexically, anchor the top ranks (ties keep the path order).
+            # Faithful mode stays the paper's method, unfused.
             fused = rrf([[(pid, 0.0) for pid in ranking], bm25(state["question"], backends, ctx.rank_k)], ctx.rank_k)
             ranking = [pid for pid, _ in fused]
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
