@@ -30,9 +30,9 @@ class MachineLock:
     extraction). Taking turns per call is faster for both. Threads of one process already take
     turns through the instance lock. Off with PLACECELL_LLM_MACHINE_LOCK=0.
 
-    A plain flock is not fair: the process that just released it is still running and takes it
-    back before a sleeping waiter wakes, so a process making many short calls starved another
-    one (a CLI test waited 600 s beside an eval). A second flock, the gate, is held from the
+    A plain flock is not fair: the process that just released it is still running and can take it
+    back before a sleeping waiter wakes (measured on an idle machine: up to 4 calls in a row while
+    another process queued; a CLI test once waited 600 s beside an eval). A second flock, the gate, is held from the
     moment a process queues until it owns the main lock: a releaser that comes back finds the
     gate held by the waiter and queues behind it. Both are flocks, so a crashed holder releases
     them with its file descriptors.
