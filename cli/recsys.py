@@ -109,3 +109,7 @@ def train_ctr(
     paths = train_and_export(data, fmt, label, str(featindex) if featindex else None, out, artefact, epochs, seed, threads, say=_say)
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
+    fusion = Path(out) / f"{artefact}_fusion.json"
+    if fusion.exists():  # keyed by the old model's hash: the recommend graph would fall back to fixed weights
+        typer.echo(f"note: {fusion} was fitted for the previous model; refit it with "
+                   f"`python -m placecell.evals.recommend_weights --data {artefact} --out DIR --write`")

@@ -215,9 +215,14 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     per_variant: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     from placecell.tools.stores.jsonl_cache import JsonlCache
 
+    from placecell.agents.recommend.fusion import ctr_model_hash, resolve_weights
+
+    weights, weight_note = resolve_weights(ev.catalog.name, None, None, None)
+    score_weights = {"cf": weights.cf, "ctr": weights.ctr, "evidence": weights.evidence, "source": weights.source}
     # Checkpoints are reused only by a run that would compute the same thing.
     identity = {"data": data if files is None else _files_identity(files), "seed": seed, "negatives": N_NEGATIVES,
-                "model": getattr(llm, "model_id", "?"), "ctr": _ctr_identity(ev.catalog.name), "variants": list(VARIANTS)}
+                "model": getattr(llm, "model_id", "?"), "ctr": ctr_model_hash(ev.catalog.name),
+                "score_weights": score_weights, "variants": list(VARIANTS)}
     done, reused = JsonlCache(Path(out_dir) / "checkpoints.jsonl"), 0
     top10: dict[str, dict[str, list[str]]] = {v: {} for v in VARIANTS}
     options = FetchOptions(allow_hosts=("127.0.0.1",))
@@ -273,6 +278,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
             "embedder": getattr(embedder, "model_id", type(embedder).__name__),
             "machine": f"{platform.machine()} {platform.processor() or ''} cpus={_cpus()}".strip(),
             "wall_seconds": round(time.perf_counter() - started, 1), "injection_target": target.title,
+            "ctr_model": identity["ctr"], "score_weights": score_weights, "score_weights_note": weight_note,
             "target_in_top10_noisy": sum(r["target_rank"] is not None and r["target_rank"] <= 10
                                          for r in per_variant[f"{FULL}_noisy"]),
             "target_in_top10_clean": sum(r["target_rank"] is not None and r["target_rank"] <= 10
@@ -288,14 +294,14 @@ def _files_identity(files: EvalFiles) -> dict:
     return {k: hashlib.sha256(Path(v).read_bytes()).hexdigest()[:16] for k, v in vars(files).items()}
 
 
-def _ctr_identity(catalog: str) -> str:
-    """The shipped CTR artefact's content hash ("none" without one): retraining invalidates checkpoints."""
-    import hashlib
-
-    from placecell.tools.ctr.scorer import artifacts_dir
-
-    path = artifacts_dir() / f"{catalog}.onnx"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
+def _weights_line(meta: dict) -> str:
+    w = meta.get("score_weights") or {}
+    if not w:
+        return "Score weights: not recorded."
+    how = {"fitted": "fitted on probe users outside this sample (`python -m placecell.evals.recommend_weights`)",
+           "fallback": f"fixed ({meta.get('score_weights_note')})"}.get(w.get("source"), w.get("source"))
+    return (f"Score = {w['ctr']} x logit(CTR) + {w['cf']} x z(CF) + {w['evidence']} x evidence, weights {how}; "
+            f"CTR model `{meta.get('ctr_model', '?')}`. The `cf` variant uses CF alone.")
 
 
 def _command() -> str:
@@ -332,6 +338,7 @@ def write_reports(out_dir: Path, results: dict, meta: dict) -> None:
              f"wall time {meta['wall_seconds']} s"
              + (f" ({meta['reused_users']} users reused from checkpoints of an earlier run)" if meta.get("reused_users") else "") + ".",
              "", f"Command: `{meta.get('command', '?')}`", "",
+             _weights_line(meta), "",
              "| variant | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | tokens/user | s/user |",
              "|---|---|---|---|---|---|---|---|"]
     for name, m in results["variants"].items():

@@ -93,12 +93,23 @@ def test_interrupted_eval_resumes_from_per_user_checkpoints(tmp_path):
     assert CountingLLM.calls > 0
 
 
-def test_weight_probe_never_uses_the_eval_users(tmp_path):
-    from placecell.evals.recommend_weights import GRID, main
+def test_weight_fit_never_uses_the_eval_users_and_resumes(tmp_path, monkeypatch):
+    from placecell.agents.recommend import fusion
+    from placecell.evals.recommend_weights import FITS, FIXED, main
 
-    main(["--users", "3", "--out", str(tmp_path)])
+    written = tmp_path / "fusion.json"  # never the shipped weights file
+    monkeypatch.setattr(fusion, "weights_path", lambda catalog: written)
+    main(["--users", "6", "--out", str(tmp_path), "--write"])
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert len(saved["grid"]) == len(GRID) and saved["users"] == 3
-    assert not set(saved["probe_users"]) & set(saved["eval_users"]) and len(saved["eval_users"]) == 50
-    assert all(0.0 <= g["hr@10"] <= 1.0 for g in saved["grid"])
-    assert "| 1.0 | 2.0 | yes |" in (tmp_path / "report.md").read_text()
+    assert saved["users"] == 6 and len(saved["eval_users"]) == 50
+    assert not set(saved["probe_users"]) & set(saved["eval_users"])
+    assert set(saved["scores"]) == set(FIXED) | {f"fitted: {name}" for name in FITS}
+    assert all(0.0 <= r["hr@10"] <= 1.0 for r in saved["scores"].values())
+    assert saved["scores"]["fitted: cf + ctr"]["weights"]["evidence"] == 0.0  # an ablation pins its feature
+    stored = json.loads(written.read_text())
+    assert stored["ctr_model"] == fusion.ctr_model_hash("goodbooks_399")
+    assert stored["weights"] == saved["scores"]["fitted: cf + ctr + evidence"]["weights"]
+    features = (tmp_path / "features.jsonl").read_text()
+    main(["--users", "6", "--out", str(tmp_path)])  # resumed: every user's features are reused
+    assert (tmp_path / "features.jsonl").read_text() == features
+    assert json.loads((tmp_path / "results.json").read_text())["scores"] == saved["scores"]

@@ -7,6 +7,7 @@ resolve -> reason -> make_queries -> search -> fetch -> select_evidence -> candi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
@@ -14,6 +15,7 @@ from langgraph.runtime import Runtime
 from placecell.agents.events import emit
 from placecell.agents.recommend import prompting
 from placecell.agents.recommend.catalog import CatalogRecsys, item_text, zscore
+from placecell.agents.recommend.fusion import logit, resolve_weights
 from placecell.agents.recommend.queries import (
     direct_queries,
     fallback_keywords,
@@ -154,23 +156,29 @@ def make_nodes(deps: RecommendDeps) -> dict:
     def score(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         ctx = _ctx(runtime)
         cands = state["candidate_ids"]
-        cf_all, fell_back = recsys.cf_scores(state["liked"])
+        weights, weight_note = resolve_weights(catalog.name, ctx.cf_weight, ctx.ctr_weight, ctx.evidence_weight)
+        cf_all, _ = recsys.cf_scores(state["liked"])
         floor = min(cf_all.values(), default=0.0)
         cf_z = zscore({i: cf_all.get(i, floor) for i in cands})
         evidence = evidence_features(state.get("evidence", []), deps.get_embedder(), vectors, cands,
                                      [catalog.items[i].title if i in catalog.items else i for i in cands])
-        features = {i: {"cf": ctx.cf_weight * cf_z[i],
-                        "web_evidence": ctx.evidence_weight * (evidence[i].score if evidence else 0.0)} for i in cands}
+        features = {i: {"cf": weights.cf * cf_z[i],
+                        "web_evidence": weights.evidence * (evidence[i].score if evidence else 0.0)} for i in cands}
         result = recsys.ctr(state.get("user_id", ""), cands, features) if ctx.use_ctr and cands else None
-        ctr = {s.item_id: (s.score, s.ctr) for s in result.scores} if result else {}
+        ctr = {s.item_id: s.ctr for s in result.scores} if result else {}
         notes = list(result.notes) if result else []
         if ctx.use_ctr and result is None:
             why = recsys.ctr_problem or f"no CTR model for catalog {catalog.name!r}"
             notes.append(f"{why}: scored by CF and evidence only")
+        if weight_note and ctx.use_ctr and result is not None:
+            notes.append(weight_note)
         items = []
         for i in cands:
             ev = evidence.get(i) if evidence else None
-            final, p = ctr.get(i, (sum(features[i].values()), None))
+            p = ctr.get(i)
+            final = sum(features[i].values())
+            if p is not None:  # with the CTR model the score stays a probability, as the tool node's
+                final = 1.0 / (1.0 + math.exp(-(final + weights.ctr * logit(p))))
             items.append({"item_id": i, "title": getattr(catalog.items.get(i), "title", i), "score": round(float(final), 6),
                           "cf": round(cf_z[i], 4), "ctr": p, "evidence": ev.score if ev else 0.0,
                           "evidence_urls": list(ev.urls[:2]) if ev and ev.score > 0 else []})

@@ -29,8 +29,13 @@ class RecommendContext:
     top_spans: int = field(default=12, metadata={"description": "evidence spans kept"})
     spans_per_page: int = field(default=3, metadata={"description": "evidence spans kept per page"})
     n_candidates: int = field(default=100, metadata={"description": "CF candidates (plus items the evidence names)"})
-    evidence_weight: float = field(default=2.0, metadata={"description": "weight of the evidence feature (logit scale)"})
-    cf_weight: float = field(default=1.0, metadata={"description": "weight of the z-scored CF score (logit scale)"})
+    # None: the weights fitted for the catalog's CTR model (agents/recommend/fusion.py).
+    evidence_weight: float | None = field(default=None, metadata={
+        "description": "weight of the evidence feature (logit scale; empty: fitted for the catalog)"})
+    cf_weight: float | None = field(default=None, metadata={
+        "description": "weight of the z-scored CF score (logit scale; empty: fitted for the catalog)"})
+    ctr_weight: float | None = field(default=None, metadata={
+        "description": "weight of logit(CTR) (empty: fitted for the catalog)"})
     layout: bool = field(default=True, metadata={"description": "lay the ranking out as carousels (off: ranked items only)"})
     k: int = field(default=5, metadata={"description": "items per carousel"})
     n_carousels: int = field(default=3, metadata={"description": "carousels on the page"})
