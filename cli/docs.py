@@ -95,11 +95,13 @@ def ask(
     top_k: int = typer.Option(5, "--top-k", min=1, max=20, help="passages given to the reader"),
     max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
     fuse_bm25: bool = typer.Option(True, "--fuse-bm25/--no-fuse-bm25", help="neuropath scored mode: fuse its ranking with BM25 (reciprocal rank)"),
+    path_probe: str = typer.Option("each", "--path-probe", help="neuropath scored mode: each (a yes/no LLM probe per path) | list | none (no LLM path calls)"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
     """Answer a question from the ingested documents, with cited passages and the path used."""
+    from placecell.agents.qa.neuropath import PROBES
     from placecell.agents.qa.state import METHODS, QAContext
     from placecell.graphs.qa import build_qa_graph
     from placecell.tools.llm import usage_scope
@@ -108,9 +110,11 @@ def ask(
         raise InputError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
     if mode not in ("scored", "faithful"):
         raise InputError(f"unknown mode '{mode}' (known: scored, faithful)")
+    if path_probe not in PROBES:
+        raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
     backends = _backends(model, home)
     graph = build_qa_graph(backends)
-    ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25)
+    ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe)
     result: dict = {}
     with usage_scope() as usage:
         for stream_mode, chunk in graph.stream({"question": question}, context=ctx,

@@ -23,11 +23,13 @@ from typing import Callable
 from placecell.errors import InputError
 from placecell.evals import multihop_metrics as metrics
 
-METHODS = ("neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr", "ircot")
+METHODS = ("neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr", "ircot",
+           "neuropath_bm25_noprobe")
 # neuropath_bm25 is what `ask` runs by default (scored paths fused with BM25); neuropath is the
 # scored paths alone and neuropath_faithful the paper's method, both kept for comparison.
-DEFAULT_METHODS = METHODS
-KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "ppr"}
+# neuropath_bm25_noprobe: the same without the LLM's per-path probes (similarity + structure only).
+DEFAULT_METHODS = METHODS[:8]
+KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "neuropath_bm25_noprobe", "ppr"}
 LLM_METHODS = KG_METHODS | {"ircot"}
 RECALL_LEVELS = ("passage", "title")
 RANK_K = 10
@@ -180,7 +182,8 @@ def qa_context(method: str, answer: bool):
     if method.startswith("neuropath"):
         mode = "faithful" if method == "neuropath_faithful" else "scored"
         return QAContext(method="neuropath", mode=mode, answer=answer, rank_k=RANK_K,
-                         fuse_bm25=method == "neuropath_bm25")
+                         fuse_bm25=method.startswith("neuropath_bm25"),
+                         path_probe="none" if method.endswith("_noprobe") else "each")
     return QAContext(method=method, answer=answer, rank_k=RANK_K)
 
 

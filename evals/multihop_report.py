@@ -45,6 +45,7 @@ METHOD_NOTES = {
     "neuropath_bm25": "NeuroPath as `placecell ask` runs it: scored path judging, final ranking fused with BM25",
     "neuropath": "scored path judging, the paths' own ranking (`ask --no-fuse-bm25`)",
     "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",
+    "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --path-probe none`)",
 }
 
 

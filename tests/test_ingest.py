@@ -84,3 +84,5 @@ def test_ask_without_data_and_with_bad_model(home, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run(["ask", "what?", "--method", "magic"], home)
     assert proc.returncode == 2 and "unknown method 'magic'" in proc.stderr
+    proc = run(["ask", "what?", "--path-probe", "maybe"], home)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown path probe 'maybe' (known: each, list, none)"

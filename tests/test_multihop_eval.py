@@ -267,4 +267,7 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     fused, plain = qa_context("neuropath_bm25", True), qa_context("neuropath", True)
     assert (fused.method, fused.mode, fused.fuse_bm25) == ("neuropath", "scored", True)
     assert plain.fuse_bm25 is False and qa_context("neuropath_faithful", True).fuse_bm25 is False
-    assert set(DEFAULT_METHODS) == set(METHODS) and len(METHODS) == 8
+    assert (fused.path_probe, plain.path_probe) == ("each", "each")
+    noprobe = qa_context("neuropath_bm25_noprobe", True)
+    assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
+    assert len(DEFAULT_METHODS) == 8 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS

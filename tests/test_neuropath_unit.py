@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from placecell.agents.qa import neuropath as npath
 from placecell.tools.stores.kg import KnowledgeGraph
@@ -94,3 +95,26 @@ def test_listing_probe_cancels_a_first_position_bias():
     assert max(scores, key=scores.get) == 2
     assert abs(scores[0] - scores[3]) < 1e-9  # first and last listed trade places: the bias cancels
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_no_probe_scores_paths_without_calling_the_model():
+    """probe "none": no LLM call; the path most similar to the query, which also touches a query
+    entity, ranks first, and an unknown probe name is refused."""
+
+    class NoCalls:
+        def next_token_probs(self, *a, **k):
+            raise AssertionError("probe 'none' must not call the model")
+
+    paths = [{"triples": [["dijon", "capital of", "burgundy"]], "passage_ids": ["p1"], "frontier": "burgundy"},
+             {"triples": [["lyon", "river", "rhone"]], "passage_ids": ["p2"], "frontier": "rhone"},
+             {"triples": [["paris", "river", "seine"]], "passage_ids": ["p3"], "frontier": "seine"}]
+
+    def embed(texts):  # the query is closest to the Dijon path, then Lyon
+        table = {"dijon": [1.0, 0.0], "lyon": [0.6, 0.8], "paris": [0.0, 1.0]}
+        return np.array([next((v for k, v in table.items() if k in t.lower()), [1.0, 0.1]) for t in texts])
+
+    scores = npath.score_paths(NoCalls(), embed, "Which region is Dijon the capital of?", "dijon capital region",
+                               paths, {"dijon"}, {"dijon"}, probe="none")
+    assert scores[0] > scores[1] > scores[2] and all(0.0 <= s <= 1.0 for s in scores)
+    with pytest.raises(ValueError):
+        npath.score_paths(NoCalls(), embed, "q", "q", paths, set(), set(), probe="maybe")

@@ -129,3 +129,16 @@ def test_bm25_fusion_reorders_the_neuropath_ranking_by_reciprocal_rank(tmp_path,
     faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, fuse_bm25=True)
     faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, fuse_bm25=False)
     assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method is never fused
+
+
+def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):
+    from placecell.tools.llm import usage_scope
+
+    b = _backends(tmp_path, small_llm)
+    with usage_scope() as probed:
+        _run(b, method="neuropath", top_k=2, max_hop=2, answer=False)
+    with usage_scope() as unprobed:
+        result, events = _run(b, method="neuropath", top_k=2, max_hop=2, answer=False, path_probe="none")
+    assert "path_probe" in probed.snapshot()  # the hand-built KG gives the judge paths to probe
+    assert "path_probe" not in unprobed.snapshot() and "path_reason" in unprobed.snapshot()
+    assert "paths" in [e["event"] for e in events] and result["paths"]

@@ -205,13 +205,15 @@ def pick_probabilities(llm, question: str, paths: list[dict], order: list[int]) 
     return {i: probs[str(n)] for n, i in enumerate(order, 1)}
 
 
-PROBES = ("list", "each")
+PROBES = ("each", "list", "none")
 
 
 def llm_path_scores(llm, question: str, paths: list[dict], probe_ids: list[int], probe: str) -> dict[int, float]:
     """`each`: P(yes) per path, one call each. `list`: the probed paths in one numbered listing,
     read twice (similarity order and reversed) and averaged, because a small model favours the
-    first and last numbers; two short calls instead of `len(probe_ids)`."""
+    first and last numbers; two short calls instead of `len(probe_ids)`. `none`: no call, {}."""
+    if probe == "none":
+        return {}
     if probe == "each":
         return {i: yes_probability(llm, question, paths[i]) for i in probe_ids}
     if probe != "list":
@@ -234,10 +236,13 @@ def score_paths(llm, embed, question: str, query: str, paths: list[dict], seeds:
     sims = similarity(embed, paths, query)
     probe_ids = np.argsort(-sims, kind="stable")[:probe_k].tolist()
     judged = llm_path_scores(llm, question, paths, probe_ids, probe)
-    floor = min(judged.values(), default=0.0)
-    yes = np.array([judged.get(i, floor * 0.5) for i in range(len(paths))])
     struct = np.array([structure_score(p, seeds, query_ents) for p in paths])
     w_llm, w_emb, w_struct = weights
+    if not judged:  # probe "none": the embedding and structure terms alone, in the same proportion
+        fused = (w_emb * _rank01(sims) + w_struct * _rank01(struct)) / (w_emb + w_struct)
+        return [float(s) for s in fused]
+    floor = min(judged.values(), default=0.0)
+    yes = np.array([judged.get(i, floor * 0.5) for i in range(len(paths))])
     fused = w_llm * (0.5 * _rank01(yes) + 0.5 * yes) + w_emb * _rank01(sims) + w_struct * _rank01(struct)
     return [float(s) for s in fused]
 

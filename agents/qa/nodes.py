@@ -67,7 +67,7 @@ def make_nodes(backends: Backends):
         if ctx.mode == "faithful":
             update = _judge_faithful(llm_for(runtime), state, shown, set(range(offset, len(shown))))
         else:
-            update = _judge_scored(llm_for(runtime), embed, state, shown, offset)
+            update = _judge_scored(llm_for(runtime), embed, state, shown, offset, probe=ctx.path_probe)
         keep_going = update["keep_going"] and state["hop"] < ctx.max_hop and bool(update["expand"])
         update["keep_going"] = keep_going
         update["seen_paths"] = state.get("seen_paths", []) + new
@@ -141,10 +141,10 @@ def _judge_faithful(llm, state: QAState, shown: list[dict], expandable: set[int]
 
 
 def _judge_scored(llm, embed, state: QAState, shown: list[dict], offset: int, n_valid: int = 6,
-                  n_expand: int = 3) -> dict:
+                  n_expand: int = 3, probe: str = "each") -> dict:
     query = state["question"] if state["hop"] <= 1 else f"{state['question']} {state.get('requirements', '')}"
     ents = {npath.normalize_entity(e) for e in state.get("entities", [])}
-    scores = npath.score_paths(llm, embed, state["question"], query, shown, set(state.get("seeds", [])), ents)
+    scores = npath.score_paths(llm, embed, state["question"], query, shown, set(state.get("seeds", [])), ents, probe=probe)
     shown = [{**p, "score": s} for p, s in zip(shown, scores)]  # new dicts: state is never mutated
     order = sorted(range(len(shown)), key=lambda i: -scores[i])
     valid = [shown[i] for i in order[:n_valid]]

@@ -28,6 +28,9 @@ class QAContext:
     # (evals/RESULTS.md); faithful mode ignores it.
     fuse_bm25: bool = field(default=True, metadata={
         "description": "neuropath scored mode: fuse the final ranking with BM25 by reciprocal rank (see evals/RESULTS.md)"})
+    path_probe: str = field(default="each", metadata={
+        "description": "neuropath scored mode: how the LLM judges paths: each (a yes/no probe per path) | "
+                       "list (one numbered listing, read twice) | none (no LLM: similarity + structure)"})
     answer: bool = field(default=True, metadata={"description": "run the reader (off: retrieval only)"})
     model: str = field(default="", metadata={"description": "model preset/path (empty: settings)"})
 
