@@ -10,6 +10,7 @@ selected / relevant. Judges:
 - `scored`: NeuroPath scored mode's fused score (yes-probability + similarity + structure), top `select`;
 - `scored_list`: the same fusion with the listing probe (the probed paths numbered in one prompt,
   next-token probabilities over the numbers, read forward and reversed): 2 calls instead of 8;
+- `scored_none`: the same fusion without the LLM term (similarity + structure; `ask --path-probe none`);
 - `faithful`: the paper's JSON call; its `valid_ids` are the selection.
 """
 
@@ -27,7 +28,8 @@ from placecell.errors import InputError
 from placecell.evals.build_path_judge_set import phrase_in
 from placecell.tools.stores.kg import normalize_entity
 
-JUDGES = ("similarity", "scored", "scored_list", "faithful")
+JUDGES = ("similarity", "scored", "scored_list", "scored_none", "faithful")
+NO_LLM = ("similarity", "scored_none")
 SELECT = 6  # the scored judge keeps this many valid paths per round in the QA graph
 
 
@@ -58,9 +60,9 @@ def question_entities(question: str, paths: list[dict]) -> set[str]:
 def select(judge: str, llm, embed, question: str, paths: list[dict], k: int = SELECT, probe_k: int = 8) -> list[int]:
     if judge == "similarity":
         return [int(i) for i in np.argsort(-npath.similarity(embed, paths, question), kind="stable")[:k]]
-    if judge in ("scored", "scored_list"):
+    if judge in ("scored", "scored_list", "scored_none"):
         ents = question_entities(question, paths)
-        probe = "list" if judge == "scored_list" else "each"
+        probe = {"scored_list": "list", "scored_none": "none"}.get(judge, "each")
         scores = npath.score_paths(llm, embed, question, question, paths, ents, ents, probe=probe, probe_k=probe_k)
         return sorted(range(len(paths)), key=lambda i: -scores[i])[:k]
     out = npath.track_faithful(llm, question, paths, set(range(len(paths))))
@@ -89,7 +91,7 @@ def run(labels: Path, judges: list[str], model: str | None, limit: int | None, p
     results = {"labels": str(labels), "probe_k": probe_k, "paths": sum(map(len, groups.values())), "relevant": relevant,
                "base_rate": round(relevant / max(1, sum(map(len, groups.values()))), 4), "judges": {}}
     for judge in judges:
-        llm = backends.get_llm() if judge != "similarity" else None
+        llm = backends.get_llm() if judge not in NO_LLM else None
         with usage_scope() as usage:
             chosen = {q: select(judge, llm, embed, rows[0]["question"], as_paths(rows), probe_k=probe_k) for q, rows in groups.items()}
         results["judges"][judge] = {**judge_metrics(groups, chosen), **usage.totals()}

@@ -131,8 +131,9 @@ def test_path_judge_similarity_run_writes_json_and_report(tmp_path, write_jsonl)
 
     labels = write_jsonl(tmp_path / "labels.jsonl", [
         row("gustave eiffel | born in | dijon", 1), row("rhone | rises in | alps", 0), row("tea | grows in | assam", 0)])
-    main(["--labels", str(labels), "--judges", "similarity", "--out", str(tmp_path / "out")])
+    main(["--labels", str(labels), "--judges", "similarity,scored_none", "--out", str(tmp_path / "out")])
     result = json.loads((tmp_path / "out" / "path_judge.json").read_text())
+    assert result["judges"]["scored_none"]["llm_calls"] == 0 and result["judges"]["scored_none"]["recall"] == 1.0
     # similarity keeps its 6 best of 3 paths: everything, so recall 1 and precision = the base rate
     assert result["judges"]["similarity"]["recall"] == 1.0
     assert result["judges"]["similarity"]["precision"] == pytest.approx(1 / 3, abs=1e-4)
