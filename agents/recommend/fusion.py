@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,16 @@ def ctr_model_hash(catalog: str) -> str:
     from placecell.tools.ctr.scorer import artifacts_dir
 
     path = artifacts_dir() / f"{catalog}.onnx"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
+    if not path.exists():
+        return "none"
+    stat = path.stat()
+    return _file_hash(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _file_hash(path: str, mtime_ns: int, size: int) -> str:
+    # Keyed by mtime and size so that every scored request does not re-read a multi-MB model.
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def weights_path(catalog: str) -> Path:
