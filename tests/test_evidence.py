@@ -108,3 +108,17 @@ def test_item_evidence_prefers_mentioned_and_similar_items():
     assert 0.0 <= ev["pasta"].score <= 1.0 and not ev["pasta"].mentioned
     empty = item_evidence([], np.zeros((0, 256)), ids, titles, emb.embed(meta))
     assert all(e.score == 0.0 and e.urls == () for e in empty.values())
+
+
+def test_each_item_cites_the_span_closest_to_it_not_the_top_weighted_one():
+    """The span weights are peaked, so ranking citations by weighted contribution sent every item
+    to the top span's page; an item closer to another selected span must cite that one."""
+    from placecell.tools.evidence import ScoredSpan, Span
+
+    top = ScoredSpan(Span("top", 0, "about the first book", frozenset(), frozenset()), 1.0, 1.0, 1.0)
+    other = ScoredSpan(Span("other", 0, "about the second book", frozenset(), frozenset()), 0.5, 0.5, 0.5)
+    span_vecs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    item_vecs = np.array([[0.6, 0.8], [0.9, 0.1]])
+    ev = item_evidence([top, other], span_vecs, ["a", "b"], ["Book A", "Book B"], item_vecs)
+    assert ev["a"].urls == ("other", "top") and ev["b"].urls == ("top", "other")
+    assert ev["a"].semantic < ev["b"].semantic  # the score itself still weighs the spans

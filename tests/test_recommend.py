@@ -163,3 +163,8 @@ def test_model_reasons_that_echo_the_item_or_carry_debris_get_the_template():
     good = "A short first-hand account of survival, like the memoirs you enjoyed by Anne Frank."
     assert usable_reason(good, night, set())
     assert not usable_reason(good, night, {good.lower()})  # the same sentence for a second item
+    # Another book's line from the prompt, presented as this item's reason (goodbooks eval, user 219)
+    prompt = "Books this person liked:\n- The Diary of a Young Girl by Anne Frank, Eleanor Roosevelt (1947) | tags: autobiography, education"
+    copied = "The Diary of a Young Girl by Anne Frank, Eleanor Roosevelt (1947) is a memoir that explores the themes of autobiography"
+    assert usable_reason(copied, night, set()) and not usable_reason(copied, night, set(), shown=prompt)
+    assert usable_reason(good, night, set(), shown=prompt)  # naming a liked book is not copying it

@@ -216,8 +216,10 @@ def item_evidence(
     for row, (iid, title) in enumerate(zip(item_ids, item_titles)):
         title_norm = normalise_title(title)
         mentioned = [k for k, s in enumerate(selected) if _mentions(s.span.text, title_norm)]
-        contrib = sims[row] * weights
-        best = mentioned + [int(k) for k in np.argsort(-contrib) if k not in mentioned]
+        # Cite by the item's own similarity to each span, not by its weighted contribution: the
+        # span weights are peaked (temperature 0.05), so ranking by contribution made every item
+        # cite the same top page (the goodbooks eval's pages: 15 items, 1 URL).
+        best = mentioned + [int(k) for k in np.argsort(-sims[row], kind="stable") if k not in mentioned]
         urls = tuple(dict.fromkeys(selected[k].span.url for k in best))[:max_urls]
         value = (1 - mention_weight) * float(semantic[row]) + mention_weight * (1.0 if mentioned else 0.0)
         out[iid] = ItemEvidence(round(value, 6), round(float(semantic[row]), 6), bool(mentioned), urls)

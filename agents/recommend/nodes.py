@@ -214,7 +214,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
         reasons, taken, kept = {}, set(), 0
         for n, iid in enumerate(shown, start=1):
             reason = written.get(n, "") if n <= len(asked) else ""
-            if prompting.usable_reason(reason, catalog.items[iid], taken):
+            if prompting.usable_reason(reason, catalog.items[iid], taken, shown=messages[-1]["content"]):
                 kept += 1
             else:
                 reason = prompting.template_reason(catalog.items[iid], liked)

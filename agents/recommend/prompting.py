@@ -69,17 +69,28 @@ def explain_messages(liked_items: list, items: list, evidence_by_item: dict[str,
 _WORD = re.compile(r"[a-z0-9']+")
 
 
-def usable_reason(reason: str, item, taken: set[str]) -> bool:
+COPY_RUN = 8  # words in a row taken from the prompt that make a "reason" a copy
+
+
+def usable_reason(reason: str, item, taken: set[str], shown: str = "") -> bool:
     """Whether a model-written reason is worth showing. A small model often echoes the item's own
-    line ("Title | tags: ..."), leaves JSON debris, writes a fragment, or repeats one reason for
-    several items; those get the template instead."""
+    line ("Title | tags: ..."), leaves JSON debris, writes a fragment, repeats one reason for
+    several items, or copies another book's line or excerpt from the prompt (`shown`) and presents
+    it as this item's reason; those get the template instead."""
     text = reason.strip()
     if not text or any(ch in text for ch in "{}[]|") or text.lower() in taken:
         return False
     words = _WORD.findall(text.lower())
+    if shown and _shares_run(words, _WORD.findall(shown.lower()), COPY_RUN):
+        return False
     echoed = set(_WORD.findall(item.title.lower())) | {w for t in item.tags for w in _WORD.findall(t.lower())}
     own = [w for w in words if w not in echoed and len(w) > 2]
     return len(words) >= 5 and len(own) >= 3
+
+
+def _shares_run(words: list[str], source: list[str], n: int) -> bool:
+    grams = {tuple(source[i:i + n]) for i in range(len(source) - n + 1)}
+    return any(tuple(words[i:i + n]) in grams for i in range(len(words) - n + 1))
 
 
 def template_reason(item, liked_items: list) -> str:
