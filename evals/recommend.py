@@ -213,9 +213,8 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     clean_pages = build_local_web(items)
     noisy_pages = build_local_web(items, injections=n_inj, target=target)
     per_variant: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-    from placecell.tools.stores.jsonl_cache import JsonlCache
-
     from placecell.agents.recommend.fusion import ctr_model_hash, resolve_weights
+    from placecell.tools.stores.jsonl_cache import JsonlCache
 
     weights, weight_note = resolve_weights(ev.catalog.name, None, None, None)
     score_weights = {"cf": weights.cf, "ctr": weights.ctr, "evidence": weights.evidence, "source": weights.source}

@@ -29,6 +29,7 @@ def collect(data: str, users: int, seed: int, out_dir: Path, eval_users: int = 5
     """(per-user candidate features, the eval's users that were left out)."""
     from placecell.agents.recommend.catalog import CatalogRecsys, web_items
     from placecell.agents.recommend.fakes import ScriptedLLM
+    from placecell.agents.recommend.fusion import ctr_model_hash
     from placecell.agents.recommend.state import RecommendContext
     from placecell.evals import recommend as R
     from placecell.graphs.recommend import build_recommend_graph
@@ -36,8 +37,6 @@ def collect(data: str, users: int, seed: int, out_dir: Path, eval_users: int = 5
     from placecell.tools.stores.jsonl_cache import JsonlCache
     from placecell.tools.web.client import FetchOptions, WebClient
     from placecell.tools.web.localweb import build_local_web, pick_injection_target
-
-    from placecell.agents.recommend.fusion import ctr_model_hash
 
     ev = R.load_eval_data(data, None)
     eligible = R.eligible_users(ev)
@@ -71,12 +70,14 @@ def collect(data: str, users: int, seed: int, out_dir: Path, eval_users: int = 5
 
 
 def design(rows: list[dict]) -> tuple[list[np.ndarray], list[int]]:
-    from placecell.agents.recommend.fusion import logit
+    from placecell.tools.recsys_nodes import logit
 
     lists, answers = [], []
     for row in rows:
         items = row["items"]
-        lists.append(np.array([[cf, logit(ctr), ev] for _, cf, ctr, ev in items], dtype=np.float64))
+        x = np.array([[cf, ctr, ev] for _, cf, ctr, ev in items], dtype=np.float64)
+        x[:, 1] = logit(x[:, 1])
+        lists.append(x)
         answers.append([it[0] for it in items].index(row["positive"]))
     return lists, answers
 

@@ -39,6 +39,7 @@ class ScoreRequest(BaseModel):
     features: dict[str, dict[str, float]] = Field(default_factory=dict, description="item id -> {signal: value}")
     catalog: CatalogName = "goodbooks_399"
     feature_weight: float = Field(1.0, description="weight of the summed extra signals on the logit scale")
+    ctr_weight: float = Field(1.0, description="weight of the model's own logit in the final score")
     refine_passes: int | None = Field(None, ge=0, le=3, description="SGCTR refinement passes K (None: model default)")
 
 
@@ -111,7 +112,7 @@ def engine_for(catalog_name: str):
     return CarouselEngine(catalog, space, cf)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return np.log(p / (1 - p))
 
@@ -126,7 +127,7 @@ def run_score(req: ScoreRequest) -> ScoreResult:
     scored = scorer.score(rows, req.refine_passes)
     signals = [req.features.get(item, {}) for item in req.candidates]
     boost = np.array([sum(s.values()) for s in signals], dtype=np.float64)
-    final = 1.0 / (1.0 + np.exp(-(_logit(scored.probs) + req.feature_weight * boost)))
+    final = 1.0 / (1.0 + np.exp(-(req.ctr_weight * logit(scored.probs) + req.feature_weight * boost)))
     out = [
         ScoredCandidate(item_id=item, score=float(f), ctr=float(p), title=getattr(catalog.items.get(item), "title", ""), signals=s)
         for item, f, p, s in zip(req.candidates, final, scored.probs, signals)

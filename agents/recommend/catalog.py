@@ -112,15 +112,15 @@ class CatalogRecsys:
         scores = {space.ids[j]: float(s) for j, s in enumerate(result.scores) if np.isfinite(s)}
         return scores, result.fallback is not None
 
-    def ctr(self, user: str, candidates: list[str], features: dict[str, dict[str, float]]):
-        """The CTR tool node's ScoreResult (features shift the logit), or None without a model."""
+    def ctr(self, user: str, candidates: list[str], features: dict[str, dict[str, float]], ctr_weight: float = 1.0):
+        """The CTR tool node's ScoreResult (ctr_weight * its logit + the features), or None without a model."""
         if not self.shipped:
             return None
         from placecell.errors import ModelError
         from placecell.tools.recsys_nodes import score_candidates
 
         try:
-            return score_candidates(user or "", candidates, features, catalog=self.catalog.name)
+            return score_candidates(user or "", candidates, features, catalog=self.catalog.name, ctr_weight=ctr_weight)
         except ModelError as exc:  # the trained model is not installed: rank without it, say so
             self.ctr_problem = str(exc)
             return None

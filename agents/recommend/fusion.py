@@ -13,10 +13,8 @@ probe: HR@10 0.58 -> 0.52), and the fit gives it the small weight it earns.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,20 +32,15 @@ class FusionWeights:
 
 
 def ctr_model_hash(catalog: str) -> str:
-    """The shipped CTR artefact's content hash ("none" without one)."""
+    """The shipped CTR model's content hash ("none" without one), as its export recorded it in
+    `<catalog>.json` (the scorer checks the ONNX file against it when it loads)."""
     from placecell.tools.ctr.scorer import artifacts_dir
 
-    path = artifacts_dir() / f"{catalog}.onnx"
-    if not path.exists():
+    try:
+        meta = json.loads((artifacts_dir() / f"{catalog}.json").read_text(encoding="utf-8"))
+        return str(meta["onnx_sha256"])[:16]
+    except (OSError, ValueError, KeyError, TypeError):
         return "none"
-    stat = path.stat()
-    return _file_hash(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=16)
-def _file_hash(path: str, mtime_ns: int, size: int) -> str:
-    # Keyed by mtime and size so that every scored request does not re-read a multi-MB model.
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def weights_path(catalog: str) -> Path:
@@ -81,11 +74,6 @@ def resolve_weights(catalog: str, cf: float | None, ctr: float | None, evidence:
     merged = {k: float(v if v is not None else base[k]) for k, v in given.items()}
     note = None if fitted else f"{why}: using fixed weights {FALLBACK}"
     return FusionWeights(**merged, source="fitted" if fitted else "fallback"), note
-
-
-def logit(p: float, eps: float = 1e-6) -> float:
-    p = min(max(float(p), eps), 1 - eps)
-    return float(np.log(p / (1 - p)))
 
 
 def fit_conditional_logit(lists: list[np.ndarray], answers: list[int], mask=(1.0, 1.0, 1.0), l2: float = 0.01) -> np.ndarray:
@@ -128,5 +116,5 @@ def save_weights(catalog: str, weights: dict[str, float], provenance: dict, path
     return path
 
 
-__all__ = ["FALLBACK", "FusionWeights", "ctr_model_hash", "fit_conditional_logit", "fitted_weights", "logit",
+__all__ = ["FALLBACK", "FusionWeights", "ctr_model_hash", "fit_conditional_logit", "fitted_weights",
            "resolve_weights", "save_weights", "weights_path"]

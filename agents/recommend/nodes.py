@@ -7,7 +7,6 @@ resolve -> reason -> make_queries -> search -> fetch -> select_evidence -> candi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
@@ -15,7 +14,7 @@ from langgraph.runtime import Runtime
 from placecell.agents.events import emit
 from placecell.agents.recommend import prompting
 from placecell.agents.recommend.catalog import CatalogRecsys, item_text, zscore
-from placecell.agents.recommend.fusion import logit, resolve_weights
+from placecell.agents.recommend.fusion import resolve_weights
 from placecell.agents.recommend.queries import (
     direct_queries,
     fallback_keywords,
@@ -164,8 +163,8 @@ def make_nodes(deps: RecommendDeps) -> dict:
                                      [catalog.items[i].title if i in catalog.items else i for i in cands])
         features = {i: {"cf": weights.cf * cf_z[i],
                         "web_evidence": weights.evidence * (evidence[i].score if evidence else 0.0)} for i in cands}
-        result = recsys.ctr(state.get("user_id", ""), cands, features) if ctx.use_ctr and cands else None
-        ctr = {s.item_id: s.ctr for s in result.scores} if result else {}
+        result = recsys.ctr(state.get("user_id", ""), cands, features, weights.ctr) if ctx.use_ctr and cands else None
+        ctr = {s.item_id: (s.score, s.ctr) for s in result.scores} if result else {}
         notes = list(result.notes) if result else []
         if ctx.use_ctr and result is None:
             why = recsys.ctr_problem or f"no CTR model for catalog {catalog.name!r}"
@@ -175,10 +174,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
         items = []
         for i in cands:
             ev = evidence.get(i) if evidence else None
-            p = ctr.get(i)
-            final = sum(features[i].values())
-            if p is not None:  # with the CTR model the score stays a probability, as the tool node's
-                final = 1.0 / (1.0 + math.exp(-(final + weights.ctr * logit(p))))
+            final, p = ctr.get(i, (sum(features[i].values()), None))
             items.append({"item_id": i, "title": getattr(catalog.items.get(i), "title", i), "score": round(float(final), 6),
                           "cf": round(cf_z[i], 4), "ctr": p, "evidence": ev.score if ev else 0.0,
                           "evidence_urls": list(ev.urls[:2]) if ev and ev.score > 0 else []})
