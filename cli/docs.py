@@ -96,6 +96,7 @@ def ask(
     max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
     fuse_bm25: bool = typer.Option(True, "--fuse-bm25/--no-fuse-bm25", help="neuropath scored mode: fuse its ranking with BM25 (reciprocal rank)"),
     path_probe: str = typer.Option("each", "--path-probe", help="neuropath scored mode: each (a yes/no LLM probe per path) | list | none (no LLM path calls)"),
+    reason_rounds: int = typer.Option(2, "--reason-rounds", min=0, max=5, help="neuropath scored mode: rounds that end with an LLM reasoning call; later rounds reuse the last one (1 with --path-probe none: the lean setting)"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -114,7 +115,8 @@ def ask(
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
     backends = _backends(model, home)
     graph = build_qa_graph(backends)
-    ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe)
+    ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
+                    reason_rounds=reason_rounds)
     result: dict = {}
     with usage_scope() as usage:
         for stream_mode, chunk in graph.stream({"question": question}, context=ctx,

@@ -24,12 +24,14 @@ from placecell.errors import InputError
 from placecell.evals import multihop_metrics as metrics
 
 METHODS = ("neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr", "ircot",
-           "neuropath_bm25_noprobe")
+           "neuropath_bm25_noprobe", "neuropath_bm25_lean")
 # neuropath_bm25 is what `ask` runs by default (scored paths fused with BM25); neuropath is the
 # scored paths alone and neuropath_faithful the paper's method, both kept for comparison.
-# neuropath_bm25_noprobe: the same without the LLM's per-path probes (similarity + structure only).
+# neuropath_bm25_noprobe: the same without the LLM's per-path probes (similarity + structure only);
+# neuropath_bm25_lean: no probes and one reasoning call (after hop 1) instead of one per hop.
 DEFAULT_METHODS = METHODS[:8]
-KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "neuropath_bm25_noprobe", "ppr"}
+KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "neuropath_bm25_noprobe", "neuropath_bm25_lean",
+              "ppr"}
 LLM_METHODS = KG_METHODS | {"ircot"}
 RECALL_LEVELS = ("passage", "title")
 RANK_K = 10
@@ -183,7 +185,8 @@ def qa_context(method: str, answer: bool):
         mode = "faithful" if method == "neuropath_faithful" else "scored"
         return QAContext(method="neuropath", mode=mode, answer=answer, rank_k=RANK_K,
                          fuse_bm25=method.startswith("neuropath_bm25"),
-                         path_probe="none" if method.endswith("_noprobe") else "each")
+                         path_probe="none" if method.endswith(("_noprobe", "_lean")) else "each",
+                         reason_rounds=1 if method.endswith("_lean") else QAContext.reason_rounds)
     return QAContext(method=method, answer=answer, rank_k=RANK_K)
 
 

@@ -113,6 +113,9 @@ def summarise(records: list[dict], questions: dict[str, dict], passages: dict, l
     return out
 
 
+READER_NODE = "read"  # the QA graph's reader node, as the usage meter names it
+
+
 def usage_summary(records: list[dict]) -> dict:
     """Tokens, calls and times per question. Seconds are wall time minus the time spent waiting
     for the model's turn while another process (a background extraction, another eval) was using
@@ -124,10 +127,14 @@ def usage_summary(records: list[dict]) -> dict:
     llm_seconds = sum(float(u.get("seconds", 0.0)) for u in usage)
     prompt = sum(int(u.get("prompt_tokens", 0)) for u in usage)
     completion = sum(int(u.get("completion_tokens", 0)) for u in usage)
+    # The reader's call is the same for every method; the rest is what the retriever itself costs.
+    reader = sum(int(n.get("prompt_tokens", 0)) + int(n.get("completion_tokens", 0))
+                 for r in records for node, n in (r.get("usage_by_node") or {}).items() if node == READER_NODE)
     return {
         "tokens_per_question": round((prompt + completion) / n, 1),
         "prompt_tokens_per_question": round(prompt / n, 1),
         "completion_tokens_per_question": round(completion / n, 1),
+        "retrieval_tokens_per_question": round((prompt + completion - reader) / n, 1),
         "llm_calls_per_question": round(sum(int(u.get("llm_calls", 0)) for u in usage) / n, 2),
         "p50_seconds": round(percentile(wall, 50), 3),
         "p95_seconds": round(percentile(wall, 95), 3),

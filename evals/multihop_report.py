@@ -10,7 +10,8 @@ from placecell.evals.multihop_metrics import KS
 from placecell.tools.llm.llamacpp import usable_cores as nproc  # what `nproc` prints
 
 COLUMNS = [("recall@1", "R@1"), ("recall@2", "R@2"), ("recall@5", "R@5"), ("recall@10", "R@10"), ("em", "EM"),
-           ("f1", "F1"), ("tokens_per_question", "tokens/q"), ("llm_calls_per_question", "LLM calls/q"),
+           ("f1", "F1"), ("tokens_per_question", "tokens/q"), ("retrieval_tokens_per_question", "retrieval tokens/q"),
+           ("llm_calls_per_question", "LLM calls/q"),
            ("p50_seconds", "p50 s"), ("p95_seconds", "p95 s"), ("llm_time_share", "LLM time share")]
 PERCENT = {"recall@1", "recall@2", "recall@5", "recall@10", "em", "f1"}
 
@@ -46,6 +47,7 @@ METHOD_NOTES = {
     "neuropath": "scored path judging, the paths' own ranking (`ask --no-fuse-bm25`)",
     "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",
     "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --path-probe none`)",
+    "neuropath_bm25_lean": "as neuropath_bm25_noprobe with one reasoning call, after hop 1 (`ask --path-probe none --reason-rounds 1`)",
 }
 
 
@@ -79,6 +81,8 @@ def write_report(results: dict, cfg, ingest: dict, path: Path) -> None:
         "",
         "Recalls, EM and F1 in %. Tokens = prompt + completion tokens of every LLM call made for the "
         "question (query NER, path judging, IRCoT steps, reader); indexing (extraction) is not included. "
+        "Retrieval tokens = the same without the reader's call, the calls the NeuroPath paper counts when it "
+        "compares token cost with IRCoT (its section 5.4; the query NER call is counted here too). "
         "Seconds and LLM time share = time inside LLM calls / wall time of the questions, where wall time "
         "excludes waiting for the model's turn while another process used it (`wait_share` in results.json "
         "is the share of raw wall time spent waiting; `p50_wall_seconds` the raw median).",

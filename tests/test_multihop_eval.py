@@ -79,7 +79,10 @@ def test_summarise_by_hand():
     by_q = {q["id"]: q for q in QUESTIONS}
     records = [
         {"id": "q0", "ranking": ["p0", "p2", "p1"], "answer": "Answer: the 1924 Winter Olympics", "seconds": 2.0,
-         "usage": {"llm_calls": 3, "prompt_tokens": 100, "completion_tokens": 20, "seconds": 1.5}},
+         "usage": {"llm_calls": 3, "prompt_tokens": 100, "completion_tokens": 20, "seconds": 1.5},
+         "usage_by_node": {"ner": {"calls": 1, "prompt_tokens": 30, "completion_tokens": 5},
+                           "path_reason": {"calls": 1, "prompt_tokens": 30, "completion_tokens": 10},
+                           "read": {"calls": 1, "prompt_tokens": 40, "completion_tokens": 5}}},
         {"id": "q1", "ranking": ["p3", "p4"], "answer": "Paris", "seconds": 4.0,
          "usage": {"llm_calls": 1, "prompt_tokens": 50, "completion_tokens": 10, "seconds": 2.5}},
     ]
@@ -88,6 +91,8 @@ def test_summarise_by_hand():
     assert out["recall@10"] == pytest.approx(0.5)
     assert out["em"] == 0.5 and out["f1"] == 0.5
     assert out["tokens_per_question"] == 90.0 and out["llm_calls_per_question"] == 2.0
+    # without the reader's 45 tokens (q1 has no per-node usage: all its tokens count as retrieval)
+    assert out["retrieval_tokens_per_question"] == 67.5
     assert out["p50_seconds"] == 3.0 and out["p95_seconds"] == pytest.approx(3.9)
     assert out["llm_time_share"] == pytest.approx(4.0 / 6.0, abs=1e-4)
 
@@ -259,6 +264,8 @@ def test_llm_methods_with_the_smallest_model(files, small_model):
         metrics = results["methods"][name]
         assert metrics["llm_calls_per_question"] >= 1 and metrics["tokens_per_question"] > 0
         assert 0.0 < metrics["llm_time_share"] <= 1.0 and metrics["em"] is not None
+        # the reader's call is not a retrieval cost; PPR's query NER is
+        assert 0 < metrics["retrieval_tokens_per_question"] < metrics["tokens_per_question"]
     assert list((files["cache"] / "extractions").glob("*.jsonl"))
 
 
@@ -272,3 +279,7 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     noprobe = qa_context("neuropath_bm25_noprobe", True)
     assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
     assert len(DEFAULT_METHODS) == 8 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
+    assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
+    lean = qa_context("neuropath_bm25_lean", True)
+    assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)
+    assert "neuropath_bm25_lean" in METHODS and "neuropath_bm25_lean" not in DEFAULT_METHODS

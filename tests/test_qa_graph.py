@@ -142,3 +142,31 @@ def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):
     assert "path_probe" in probed.snapshot()  # the hand-built KG gives the judge paths to probe
     assert "path_probe" not in unprobed.snapshot() and "path_reason" in unprobed.snapshot()
     assert "paths" in [e["event"] for e in events] and result["paths"]
+
+
+def test_reason_rounds_one_reasons_once_and_still_expands_the_second_hop(tmp_path, small_llm, monkeypatch):
+    """The lean setting: hop 2 is still expanded and judged, steered by hop 1's reasoning, which
+    is also what the completion query and the last path event carry."""
+    from placecell.agents.qa import neuropath
+    from placecell.tools.llm import usage_scope
+
+    monkeypatch.setattr(neuropath, "query_entities", lambda llm, q: ["Longleat Safari Park"])
+    calls = []
+
+    def reasoning(llm, question, paths):
+        calls.append(len(calls) + 1)
+        return neuropath.PathReasoning(current_chain=f"chain {len(calls)}",
+                                       expansion_requirements="the title of the Marquess of Bath")
+
+    monkeypatch.setattr(neuropath, "reason_over_paths", reasoning)
+    b = _backends(tmp_path, small_llm)
+    _, every = _run(b, method="neuropath", max_hop=2, answer=False, path_probe="none")
+    assert calls == [1, 2]
+    calls.clear()
+    with usage_scope() as usage:
+        result, lean = _run(b, method="neuropath", max_hop=2, answer=False, path_probe="none", reason_rounds=1)
+    assert calls == [1]
+    hops = [e for e in lean if e["event"] == "paths"]
+    assert [e["hop"] for e in hops] == [1, 2] and hops[-1]["chain"] == "chain 1"
+    assert any(len(p["triples"]) == 2 for p in result["paths"])  # a two-hop path was kept
+    assert set(usage.snapshot()) <= {"ner"}  # no probes, no second reasoning call (patched out here)

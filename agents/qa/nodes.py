@@ -67,12 +67,13 @@ def make_nodes(backends: Backends):
         if ctx.mode == "faithful":
             update = _judge_faithful(llm_for(runtime), state, shown, set(range(offset, len(shown))))
         else:
-            update = _judge_scored(llm_for(runtime), embed, state, shown, offset, probe=ctx.path_probe)
+            update = _judge_scored(llm_for(runtime), embed, state, shown, offset, probe=ctx.path_probe,
+                                   reason=state["hop"] <= ctx.reason_rounds)
         keep_going = update["keep_going"] and state["hop"] < ctx.max_hop and bool(update["expand"])
         update["keep_going"] = keep_going
         update["seen_paths"] = state.get("seen_paths", []) + new
         emit({"event": "paths", "hop": state["hop"], "valid": [npath.path_text(p) for p in update["valid"]],
-               "expand": [p["frontier"] for p in update["expand"]], "chain": update.get("chain", "")})
+               "expand": [p["frontier"] for p in update["expand"]], "chain": update.get("chain", state.get("chain", ""))})
         return update
 
     def complete(state: QAState, runtime: Runtime[QAContext]) -> dict:
@@ -141,7 +142,7 @@ def _judge_faithful(llm, state: QAState, shown: list[dict], expandable: set[int]
 
 
 def _judge_scored(llm, embed, state: QAState, shown: list[dict], offset: int, n_valid: int = 6,
-                  n_expand: int = 3, probe: str = "each") -> dict:
+                  n_expand: int = 3, probe: str = "each", reason: bool = True) -> dict:
     query = state["question"] if state["hop"] <= 1 else f"{state['question']} {state.get('requirements', '')}"
     ents = {npath.normalize_entity(e) for e in state.get("entities", [])}
     scores = npath.score_paths(llm, embed, state["question"], query, shown, set(state.get("seeds", [])), ents, probe=probe)
@@ -150,6 +151,8 @@ def _judge_scored(llm, embed, state: QAState, shown: list[dict], offset: int, n_
     valid = [shown[i] for i in order[:n_valid]]
     seeds = set(state.get("seeds", []))
     expand = [shown[i] for i in order if i >= offset and shown[i]["frontier"] not in seeds][:n_expand]
+    if not reason:  # past `reason_rounds`: the last round's reasoning stands (it already steered this hop)
+        return {"valid": valid, "expand": expand, "keep_going": True}
     reasoning = npath.reason_over_paths(llm, state["question"], valid[:4])
     done = reasoning.expansion_requirements.strip().lower().startswith("nothing")
     return {"valid": valid, "expand": expand, "chain": reasoning.current_chain,

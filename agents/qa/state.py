@@ -31,6 +31,11 @@ class QAContext:
     path_probe: str = field(default="each", metadata={
         "description": "neuropath scored mode: how the LLM judges paths: each (a yes/no probe per path) | "
                        "list (one numbered listing, read twice) | none (no LLM: similarity + structure)"})
+    # Rounds after the last one reuse its reasoning: the reasoning call is about half of the
+    # retrieval-time tokens once the probes are off (evals/RESULTS.md, "lean").
+    reason_rounds: int = field(default=2, metadata={
+        "description": "neuropath scored mode: path-tracking rounds that end with an LLM reasoning call "
+                       "(current_chain, expansion_requirements); later rounds reuse the last one"})
     answer: bool = field(default=True, metadata={"description": "run the reader (off: retrieval only)"})
     model: str = field(default="", metadata={"description": "model preset/path (empty: settings)"})
 
