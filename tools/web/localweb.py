@@ -63,6 +63,11 @@ def _slug(item_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in str(item_id))
 
 
+def item_page_path(item_id: str) -> str:
+    """The URL path of an item's page on the local web."""
+    return f"/item/{_slug(item_id)}.html"
+
+
 def _stable_int(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
@@ -84,7 +89,7 @@ def item_page(item: WebItem) -> LocalPage:
     if len(item.tags) > 8:
         lines.append(f"Related themes: {', '.join(item.tags[8:16])}.")
     title = f"{item.title} ({item.year})" if item.year else item.title
-    return LocalPage(f"/item/{_slug(item.item_id)}.html", title, "\n".join(lines), "item", item.item_id)
+    return LocalPage(item_page_path(item.item_id), title, "\n".join(lines), "item", item.item_id)
 
 
 _DISTRACTOR_TEMPLATES = (
