@@ -150,6 +150,17 @@ def fit_cf(ev: EvalData):
     return EASE(lam=EASE_LAMBDA.get(ev.catalog.name, 200.0)).fit(split.train), space
 
 
+def local_web_setup(ev: EvalData):
+    """(recommender with CF fitted on the training interactions, the catalog's local-web items,
+    the injection pages' target item): what every run on the local web starts from."""
+    from placecell.agents.recommend.catalog import CatalogRecsys, web_items
+    from placecell.tools.web.localweb import pick_injection_target
+
+    cf, space = fit_cf(ev)
+    items = web_items(ev.catalog)
+    return CatalogRecsys(ev.catalog, cf=cf, space=space), items, pick_injection_target(items)
+
+
 def sample_candidates(ev: EvalData, user: str, rng: np.random.Generator, target: str | None) -> list[str]:
     pool = sorted(i for i in ev.catalog.items if i not in ev.rated.get(user, set()) and i != ev.test_item[user])
     fixed = [target] if target in pool else []

@@ -76,7 +76,6 @@ def summarise(rows: list[dict], graph_depth: int) -> dict:
 
 
 def run(data: str, users: int, depth: int, out_dir: Path) -> tuple[list[dict], dict]:
-    from placecell.agents.recommend.catalog import CatalogRecsys, web_items
     from placecell.agents.recommend.state import RecommendContext
     from placecell.evals import recommend as R
     from placecell.graphs.recommend import build_recommend_graph
@@ -85,7 +84,7 @@ def run(data: str, users: int, depth: int, out_dir: Path) -> tuple[list[dict], d
     from placecell.tools.llm import get_llm
     from placecell.tools.stores.jsonl_cache import JsonlCache
     from placecell.tools.web.client import FetchOptions, WebClient
-    from placecell.tools.web.localweb import build_local_web, pick_injection_target
+    from placecell.tools.web.localweb import build_local_web
 
     ev = R.load_eval_data(data, None)
     sample = R.sample_users(R.eligible_users(ev), users, 0)
@@ -95,10 +94,7 @@ def run(data: str, users: int, depth: int, out_dir: Path) -> tuple[list[dict], d
     done = JsonlCache(out_dir / "checkpoints.jsonl")
     todo = [u for u in sample if (done.get(u) or {}).get("identity") != identity]
     if todo:
-        cf, space = R.fit_cf(ev)
-        recsys = CatalogRecsys(ev.catalog, cf=cf, space=space)
-        items = web_items(ev.catalog)
-        target = pick_injection_target(items)
+        recsys, items, target = R.local_web_setup(ev)
         with WebClient("local", local_pages=build_local_web(items), options=FetchOptions(allow_hosts=("127.0.0.1",))) as web:
             graph = build_recommend_graph(recsys, web=web, llm=llm, embedder=R.MemoEmbedder(get_embedder()))
             for user in todo:

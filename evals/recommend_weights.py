@@ -27,7 +27,6 @@ FIXED = {"cf only": (1.0, 0.0, 0.0), "fixed (1, 1, 2)": (1.0, 1.0, 2.0), "fixed 
 
 def collect(data: str, users: int, seed: int, out_dir: Path, eval_users: int = 50) -> tuple[list[dict], list[str]]:
     """(per-user candidate features, the eval's users that were left out)."""
-    from placecell.agents.recommend.catalog import CatalogRecsys, web_items
     from placecell.agents.recommend.fakes import ScriptedLLM
     from placecell.agents.recommend.fusion import ctr_model_hash
     from placecell.agents.recommend.state import RecommendContext
@@ -36,7 +35,7 @@ def collect(data: str, users: int, seed: int, out_dir: Path, eval_users: int = 5
     from placecell.tools.embed import get_embedder
     from placecell.tools.stores.jsonl_cache import JsonlCache
     from placecell.tools.web.client import FetchOptions, WebClient
-    from placecell.tools.web.localweb import build_local_web, pick_injection_target
+    from placecell.tools.web.localweb import build_local_web
 
     ev = R.load_eval_data(data, None)
     eligible = R.eligible_users(ev)
@@ -47,10 +46,7 @@ def collect(data: str, users: int, seed: int, out_dir: Path, eval_users: int = 5
     done = JsonlCache(out_dir / "features.jsonl")
     todo = [u for u in probe if (done.get(u) or {}).get("identity") != identity]
     if todo:
-        cf, space = R.fit_cf(ev)
-        recsys = CatalogRecsys(ev.catalog, cf=cf, space=space)
-        items = web_items(ev.catalog)
-        target = pick_injection_target(items)
+        recsys, items, target = R.local_web_setup(ev)
         # The feature values do not depend on the weights: fixed ones keep the run independent of any fit.
         ctx = RecommendContext(catalog=ev.catalog.name, explain=False, layout=False, message_passing=False,
                                query_mode="direct", use_ctr=True, cf_weight=1.0, ctr_weight=1.0, evidence_weight=0.0)
