@@ -43,11 +43,11 @@ def kg_line(kg: dict) -> str:
 
 
 METHOD_NOTES = {
-    "neuropath_bm25": "NeuroPath as `placecell ask` runs it: scored path judging, final ranking fused with BM25",
-    "neuropath": "scored path judging, the paths' own ranking (`ask --no-fuse-bm25`)",
+    "neuropath_bm25_lean": "NeuroPath as `placecell ask` runs it: scored paths without LLM probes (similarity + structure), one reasoning call after hop 1, final ranking fused with BM25",
+    "neuropath_bm25": "scored path judging with a yes/no LLM probe per path and a reasoning call per hop, fused with BM25 (`ask --path-probe each --reason-rounds 2`; the default until 2026-11-26)",
+    "neuropath": "as neuropath_bm25, the paths' own ranking (`ask --path-probe each --reason-rounds 2 --no-fuse-bm25`)",
     "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",
-    "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --path-probe none`)",
-    "neuropath_bm25_lean": "as neuropath_bm25_noprobe with one reasoning call, after hop 1 (`ask --path-probe none --reason-rounds 1`)",
+    "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --reason-rounds 2`)",
 }
 
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from placecell.agents.qa.state import QAContext
 from placecell.errors import InputError
 from placecell.evals import multihop_metrics as m
 from placecell.evals.multihop import load_questions, parse_methods
@@ -278,8 +279,10 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert (fused.path_probe, plain.path_probe) == ("each", "each")
     noprobe = qa_context("neuropath_bm25_noprobe", True)
     assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
-    assert len(DEFAULT_METHODS) == 8 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
+    assert len(DEFAULT_METHODS) == 9 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
     assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
     lean = qa_context("neuropath_bm25_lean", True)
     assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)
-    assert "neuropath_bm25_lean" in METHODS and "neuropath_bm25_lean" not in DEFAULT_METHODS
+    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean"  # what `ask` runs
+    default = QAContext()
+    assert (default.path_probe, default.reason_rounds, default.fuse_bm25) == (lean.path_probe, lean.reason_rounds, True)

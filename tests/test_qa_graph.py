@@ -136,7 +136,7 @@ def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):
 
     b = _backends(tmp_path, small_llm)
     with usage_scope() as probed:
-        _run(b, method="neuropath", top_k=2, max_hop=2, answer=False)
+        _run(b, method="neuropath", top_k=2, max_hop=2, answer=False, path_probe="each")
     with usage_scope() as unprobed:
         result, events = _run(b, method="neuropath", top_k=2, max_hop=2, answer=False, path_probe="none")
     assert "path_probe" in probed.snapshot()  # the hand-built KG gives the judge paths to probe
@@ -160,11 +160,11 @@ def test_reason_rounds_one_reasons_once_and_still_expands_the_second_hop(tmp_pat
 
     monkeypatch.setattr(neuropath, "reason_over_paths", reasoning)
     b = _backends(tmp_path, small_llm)
-    _, every = _run(b, method="neuropath", max_hop=2, answer=False, path_probe="none")
+    _, every = _run(b, method="neuropath", max_hop=2, answer=False, path_probe="none", reason_rounds=2)
     assert calls == [1, 2]
     calls.clear()
     with usage_scope() as usage:
-        result, lean = _run(b, method="neuropath", max_hop=2, answer=False, path_probe="none", reason_rounds=1)
+        result, lean = _run(b, method="neuropath", max_hop=2, answer=False)  # the default is the lean setting
     assert calls == [1]
     hops = [e for e in lean if e["event"] == "paths"]
     assert [e["hop"] for e in hops] == [1, 2] and hops[-1]["chain"] == "chain 1"

@@ -10,8 +10,11 @@ Two judges decide which paths are valid and which to expand:
 - `track_faithful`: the paper's single JSON call (valid_ids best first, need_expand_ids, ...).
 - `score_paths` + `reason_over_paths` (mode "scored", the default for small models): small models
   over-select and copy examples when asked for id lists, so each path gets a score fused from
-  the model's yes-probability, embedding similarity and path structure; the model still writes
-  the reasoning chain and what is missing, which drives post-retrieval completion.
+  embedding similarity and path structure, plus the model's yes-probability when probes are on
+  (`path_probe`: "each" | "list"; off by default since the slice evals, where the probes tripled
+  the tokens for a few points of recall either way); the model still writes the reasoning chain
+  and what is missing (once, after hop 1, by default), which steers the next hop and drives
+  post-retrieval completion.
 """
 
 from __future__ import annotations

@@ -28,12 +28,14 @@ class QAContext:
     # (evals/RESULTS.md); faithful mode ignores it.
     fuse_bm25: bool = field(default=True, metadata={
         "description": "neuropath scored mode: fuse the final ranking with BM25 by reciprocal rank (see evals/RESULTS.md)"})
-    path_probe: str = field(default="each", metadata={
+    # The lean setting (no probes, one reasoning call) is the default since its slice runs passed the
+    # rule written before them (evals/RESULTS.md, "NeuroPath lean"): a third of the tokens per question.
+    path_probe: str = field(default="none", metadata={
         "description": "neuropath scored mode: how the LLM judges paths: each (a yes/no probe per path) | "
                        "list (one numbered listing, read twice) | none (no LLM: similarity + structure)"})
     # Rounds after the last one reuse its reasoning: the reasoning call is about half of the
     # retrieval-time tokens once the probes are off (evals/RESULTS.md, "lean").
-    reason_rounds: int = field(default=2, metadata={
+    reason_rounds: int = field(default=1, metadata={
         "description": "neuropath scored mode: path-tracking rounds that end with an LLM reasoning call "
                        "(current_chain, expansion_requirements); later rounds reuse the last one"})
     answer: bool = field(default=True, metadata={"description": "run the reader (off: retrieval only)"})
