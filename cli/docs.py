@@ -7,6 +7,7 @@ import time
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from placecell.agents.qa.state import QAContext
 from placecell.cli import app
 from placecell.cli.common import console, err_console, print_json, settings_from, warn
 from placecell.errors import InputError
@@ -91,21 +92,20 @@ def status(as_json: bool = typer.Option(False, "--json"), model: str = MODEL_OPT
 def ask(
     question: str = typer.Argument(..., help="the question"),
     method: str = typer.Option("neuropath", "--method", help="neuropath | dense | bm25 | hybrid | ppr | ircot"),
-    mode: str = typer.Option("scored", "--mode", help="neuropath path judging: scored | faithful"),
-    top_k: int = typer.Option(5, "--top-k", min=1, max=20, help="passages given to the reader"),
-    max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
-    fuse_bm25: bool = typer.Option(True, "--fuse-bm25/--no-fuse-bm25", help="neuropath scored mode: fuse its ranking with BM25 (reciprocal rank)"),
-    path_probe: str = typer.Option("none", "--path-probe", help="neuropath scored mode: none (no LLM path calls: similarity + structure) | each (a yes/no LLM probe per path) | list"),
-    reason_rounds: int = typer.Option(1, "--reason-rounds", min=0, max=5, help="neuropath scored mode: rounds that end with an LLM reasoning call; later rounds reuse the last one"),
+    # Defaults are QAContext's: the CLI, Studio and embedding apps run the same NeuroPath.
+    mode: str = typer.Option(QAContext.mode, "--mode", help="neuropath path judging: scored | faithful"),
+    top_k: int = typer.Option(QAContext.top_k, "--top-k", min=1, max=20, help="passages given to the reader"),
+    max_hop: int = typer.Option(QAContext.max_hop, "--max-hop", min=1, max=5),
+    fuse_bm25: bool = typer.Option(QAContext.fuse_bm25, "--fuse-bm25/--no-fuse-bm25", help="neuropath scored mode: fuse its ranking with BM25 (reciprocal rank)"),
+    path_probe: str = typer.Option(QAContext.path_probe, "--path-probe", help="neuropath scored mode: none (no LLM path calls: similarity + structure) | each (a yes/no LLM probe per path) | list"),
+    reason_rounds: int = typer.Option(QAContext.reason_rounds, "--reason-rounds", min=0, max=5, help="neuropath scored mode: rounds that end with an LLM reasoning call; later rounds reuse the last one"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
     """Answer a question from the ingested documents, with cited passages and the path used."""
     from placecell.agents.qa.neuropath import PROBES
-    from placecell.agents.qa.state import METHODS, QAContext
-    from placecell.graphs.qa import build_qa_graph
-    from placecell.tools.llm import usage_scope
+    from placecell.agents.qa.state import METHODS
 
     if method not in METHODS:
         raise InputError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
@@ -113,10 +113,17 @@ def ask(
         raise InputError(f"unknown mode '{mode}' (known: scored, faithful)")
     if path_probe not in PROBES:
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
-    backends = _backends(model, home)
-    graph = build_qa_graph(backends)
     ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
                     reason_rounds=reason_rounds)
+    answer_question(question, ctx, as_json=as_json, model=model, home=home)
+
+
+def answer_question(question: str, ctx: QAContext, *, as_json: bool, model: str | None, home: str | None) -> None:
+    """Run the QA graph with these settings; print the path steps, the answer, citations and paths."""
+    from placecell.graphs.qa import build_qa_graph
+    from placecell.tools.llm import usage_scope
+
+    graph = build_qa_graph(_backends(model, home))
     result: dict = {}
     with usage_scope() as usage:
         for stream_mode, chunk in graph.stream({"question": question}, context=ctx,
@@ -161,5 +168,4 @@ def demo(model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
         console.print(f"ingesting the demo corpus ({path})", markup=False)
         ingest([str(path)], allow_host=[], no_extract=False, as_json=False, model=model, home=home)
     console.print(f"\nQ: {DEMO_QUESTION}", markup=False)
-    ask(DEMO_QUESTION, method="neuropath", mode="scored", top_k=5, max_hop=2, fuse_bm25=True, as_json=False, model=model,
-        home=home)
+    answer_question(DEMO_QUESTION, QAContext(), as_json=False, model=model, home=home)
