@@ -4,12 +4,13 @@
 
 For each user of `placecell eval recommend`'s seed-0 sample, on the eval's own candidate list
 (1 held-out positive + 99 negatives), the recommendation graph runs on the clean local web with
-direct title queries and with reasoned keyword queries (message passing on, no explanations, no
-layout). Per user and query mode it records the queries; the best rank of the held-out item's own
-page over the queries' results, searched to `--depth`; whether that rank is within the depth the
-graph searches (`results_per_query`); the evidence feature the graph gave the held-out item and
-its rank among the 100 candidates by that feature alone (every candidate gets some evidence; a
-random feature ranks it 50.5 on average). Web evidence can only lift the held-out item in the
+direct title queries, with reasoned keyword queries, and with both (`query_mode=both`: the
+titles, then the keywords); message passing on, no explanations, no layout. Per user and query
+mode it records the queries; the best rank of the held-out item's own page over the queries'
+results, searched to `--depth`; whether that rank is within the depth the graph searches
+(`results_per_query`); the evidence feature the graph gave the held-out item and its rank among
+the 100 candidates by that feature alone (every candidate gets some evidence; a random feature
+ranks it 50.5 on average). Web evidence can only lift the held-out item in the
 final score when it supports that item more than the negatives: this shows how often it does.
 Resumable: one checkpoint line per finished user.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODES = ("direct", "reasoned")
+MODES = ("direct", "reasoned", "both")
 
 
 def held_out_page_rank(web, queries: list[str], page_path: str, depth: int) -> int | None:
@@ -89,14 +90,15 @@ def run(data: str, users: int, depth: int, out_dir: Path) -> tuple[list[dict], d
     ev = R.load_eval_data(data, None)
     sample = R.sample_users(R.eligible_users(ev), users, 0)
     llm = get_llm()
-    identity = {"data": data, "model": getattr(llm, "model_id", "?"), "depth": depth,
+    identity = {"data": data, "model": getattr(llm, "model_id", "?"), "depth": depth, "modes": list(MODES),
                 "reason_prompt": hashlib.sha256(load_prompt("recommend_reason").encode()).hexdigest()[:16]}
     done = JsonlCache(out_dir / "checkpoints.jsonl")
     todo = [u for u in sample if (done.get(u) or {}).get("identity") != identity]
     if todo:
         recsys, items, target = R.local_web_setup(ev)
         with WebClient("local", local_pages=build_local_web(items), options=FetchOptions(allow_hosts=("127.0.0.1",))) as web:
-            graph = build_recommend_graph(recsys, web=web, llm=llm, embedder=R.MemoEmbedder(get_embedder()))
+            # MemoLLM: "reasoned" and "both" share one reasoning per user (greedy decoding: the same text).
+            graph = build_recommend_graph(recsys, web=web, llm=R.MemoLLM(llm), embedder=R.MemoEmbedder(get_embedder()))
             for user in todo:
                 n = sample.index(user) + 1  # the eval's candidate draw for its n-th user
                 cands = R.sample_candidates(ev, user, np.random.default_rng([0, n]), target.item_id)

@@ -2,7 +2,7 @@
 
 resolve -> reason -> make_queries -> search -> fetch -> select_evidence -> candidates -> score
         -> carousels -> explain
-`query_mode=direct` skips `reason`; `query_mode=none` (or no web client) skips the web steps;
+`query_mode=direct` skips `reason` (`both` runs it); `query_mode=none` (or no web client) skips the web steps;
 no hits skip fetching and evidence; `layout=False` ends after scoring, `explain=False` after the
 carousels.
 """
@@ -40,7 +40,7 @@ def build_recommend_graph(recsys=None, *, web=None, llm=None, embedder=None, cat
         mode = _ctx(runtime).query_mode
         if web is None or mode == "none":
             return "candidates"
-        return "reason" if mode == "reasoned" else "make_queries"
+        return "reason" if mode in ("reasoned", "both") else "make_queries"
 
     def after_queries(state: RecommendState) -> str:
         return "search" if state.get("queries") else "candidates"

@@ -168,3 +168,14 @@ def test_model_reasons_that_echo_the_item_or_carry_debris_get_the_template():
     copied = "The Diary of a Young Girl by Anne Frank, Eleanor Roosevelt (1947) is a memoir that explores the themes of autobiography"
     assert usable_reason(copied, night, set()) and not usable_reason(copied, night, set(), shown=prompt)
     assert usable_reason(good, night, set(), shown=prompt)  # naming a liked book is not copying it
+
+
+def test_query_mode_both_searches_the_titles_then_the_reasoned_keywords(recsys):
+    pages = build_local_web(web_items(recsys.catalog))
+    with WebClient("local", local_pages=pages, options=LOCAL) as web:
+        direct = run(recsys, web, {"history": HISTORY}, query_mode="direct", explain=False, layout=False)
+        reasoned = run(recsys, web, {"history": HISTORY}, query_mode="reasoned", explain=False, layout=False)
+        both = run(recsys, web, {"history": HISTORY}, query_mode="both", explain=False, layout=False)
+    assert "reason" not in direct["usage"] and both["usage"]["reason"]["calls"] == 1
+    assert both["queries"] == list(dict.fromkeys(direct["queries"] + reasoned["queries"]))
+    assert len(both["queries"]) > len(direct["queries"]) and both["keywords"] == reasoned["keywords"]

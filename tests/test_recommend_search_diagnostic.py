@@ -34,10 +34,11 @@ def _mode(rank, page_rank, evidence_rank):
 
 
 def test_summary_by_hand():
-    rows = [{"direct": _mode(3, 2, 1), "reasoned": _mode(12, None, 40)},
-            {"direct": _mode(20, 9, 11), "reasoned": _mode(5, 30, 10)}]
+    rows = [{"direct": _mode(3, 2, 1), "reasoned": _mode(12, None, 40), "both": _mode(2, 2, 1)},
+            {"direct": _mode(20, 9, 11), "reasoned": _mode(5, 30, 10), "both": _mode(4, 9, 3)}]
     out = summarise(rows, graph_depth=6)
     assert out["direct"]["page_in_graph_results"] == 0.5 and out["direct"]["page_within_depth"] == 1.0
     assert out["reasoned"]["page_in_graph_results"] == 0.0 and out["reasoned"]["page_within_depth"] == 0.5
     assert out["direct"]["evidence_rank_mean"] == pytest.approx(6.0) and out["direct"]["evidence_hr@10"] == 0.5
+    assert out["both"]["evidence_hr@10"] == 1.0 and out["both"]["page_in_graph_results"] == 0.5
     assert out["reasoned"]["evidence_hr@10"] == 0.5 and out["reasoned"]["hr@10"] == 0.5 and out["direct"]["hr@10"] == 0.5

@@ -101,17 +101,20 @@ def make_nodes(deps: RecommendDeps) -> dict:
 
     def make_queries(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         ctx = _ctx(runtime)
+        titles = [i.title for i in items_of(state["liked"])] or [state.get("likes", "")]
+        direct = direct_queries([t for t in titles if t], ctx.n_queries, recsys.kind_noun)
         if ctx.query_mode == "direct":
-            titles = [i.title for i in items_of(state["liked"])] or [state.get("likes", "")]
-            return {"queries": direct_queries([t for t in titles if t], ctx.n_queries, recsys.kind_noun), "keywords": []}
+            return {"queries": direct, "keywords": []}
         keywords = score_keywords(state.get("trace_tokens", []), state.get("trace_entropies", []),
                                   deps.get_embedder(), ctx.top_keywords)
         notes = []
         if not keywords:
             keywords = fallback_keywords(state.get("reasoning", "") or state.get("likes", ""), ctx.top_keywords)
             notes.append("no token entropies from the model: keywords by frequency instead")
-        return {"keywords": [k.to_dict() for k in keywords],
-                "queries": queries_from_keywords(keywords, ctx.n_queries, recsys.kind_noun), "notes": notes}
+        queries = queries_from_keywords(keywords, ctx.n_queries, recsys.kind_noun)
+        if ctx.query_mode == "both":  # the history's titles first: they find its neighbours' pages
+            queries = list(dict.fromkeys(direct + queries))
+        return {"keywords": [k.to_dict() for k in keywords], "queries": queries, "notes": notes}
 
     def search(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         hits, errors = run_searches(deps.web, state["queries"], _ctx(runtime).results_per_query)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from typing_extensions import TypedDict
 
-QUERY_MODES = ("reasoned", "direct", "none")
+QUERY_MODES = ("reasoned", "direct", "both", "none")
 
 
 @dataclass
@@ -17,7 +17,8 @@ class RecommendContext:
 
     catalog: str = field(default="goodbooks_399", metadata={"description": "catalog: goodbooks_399 | movielens"})
     query_mode: str = field(default="reasoned", metadata={
-        "description": "reasoned (LLM reasoning + s_att*s_ent keywords) | direct (history titles) | none (no web)"})
+        "description": "reasoned (LLM reasoning + s_att*s_ent keywords) | direct (history titles) | "
+                       "both (the title queries, then the reasoned ones) | none (no web)"})
     message_passing: bool = field(default=True, metadata={"description": "MP-Head analog in evidence selection"})
     use_ctr: bool = field(default=True, metadata={"description": "score with the CTR tool node (off: CF + evidence only)"})
     explain: bool = field(default=True, metadata={"description": "write a reason per recommended item"})
