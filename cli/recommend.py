@@ -41,6 +41,7 @@ def recommend(
     allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host"),
     k: int = typer.Option(5, "--k", help="items per carousel"),
     strategy: str = typer.Option("combined", "--strategy", help="carousel strategy"),
+    queries: str = typer.Option("reasoned", "--queries", help="web queries: reasoned (LLM reasoning -> scored keywords) | direct (history titles) | both"),
     no_explain: bool = typer.Option(False, "--no-explain", help="skip the LLM explanations"),
     as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage"),
     model: str = MODEL_OPT,
@@ -48,18 +49,20 @@ def recommend(
 ) -> None:
     """Recommend from a history (or likes) with evidence searched and fetched from the web."""
     from placecell.agents.recommend.catalog import load_recsys, read_history_file
-    from placecell.agents.recommend.state import RecommendContext
+    from placecell.agents.recommend.state import QUERY_MODES, RecommendContext
     from placecell.graphs.recommend import build_recommend_graph
 
     if not (history or likes or user):
         raise InputError("give --history FILE, --likes TEXT or --user ID")
+    if queries not in QUERY_MODES or queries == "none":
+        raise InputError(f"unknown --queries {queries!r} (known: reasoned, direct, both; no web: --web off)")
     settings = settings_from(model=model, home=home)
     recsys = load_recsys(data)
     entries = read_history_file(history) if history else []
     if user and user not in set(recsys.catalog.interactions.users.tolist()):
         raise InputError(f"user {user!r} is not in the {data} catalog")
     inputs = {"history": entries, "likes": likes or "", "user_id": user or ""}
-    ctx = RecommendContext(catalog=data, query_mode="none" if web == "off" else "reasoned", explain=not no_explain,
+    ctx = RecommendContext(catalog=data, query_mode="none" if web == "off" else queries, explain=not no_explain,
                            k=k, strategy=strategy)
     start = time.perf_counter()
     with open_web_client(web, web_dir, allow_host, settings, recsys) as client:
