@@ -194,12 +194,11 @@ def sample_users(eligible: list[str], users: int, seed: int) -> list[str]:
 
 def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: EvalFiles | None = None, seed: int = 0,
                        llm=None, embedder=None) -> dict:
-    from placecell.agents.recommend.catalog import CatalogRecsys, web_items
     from placecell.agents.recommend.state import RecommendContext
     from placecell.errors import InputError
     from placecell.graphs.recommend import build_recommend_graph
     from placecell.tools.web.client import FetchOptions, WebClient
-    from placecell.tools.web.localweb import build_local_web, default_injection_count, pick_injection_target
+    from placecell.tools.web.localweb import build_local_web, default_injection_count
 
     started = time.perf_counter()
     ev = load_eval_data(data, files)
@@ -207,8 +206,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     if not eligible:
         raise InputError("no user has a held-out positive and a training history")
     sample = sample_users(eligible, users, seed)
-    cf, space = fit_cf(ev)
-    recsys = CatalogRecsys(ev.catalog, cf=cf, space=space)
+    recsys, items, target = local_web_setup(ev)
     if llm is None:
         from placecell.tools.llm import get_llm
 
@@ -218,9 +216,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
 
         embedder = get_embedder()
     memo_llm, memo_emb = MemoLLM(llm), MemoEmbedder(embedder)
-    items = web_items(ev.catalog)
     n_inj = default_injection_count(len(items))
-    target = pick_injection_target(items)
     clean_pages = build_local_web(items)
     noisy_pages = build_local_web(items, injections=n_inj, target=target)
     per_variant: dict[str, list[dict]] = {v: [] for v in VARIANTS}
