@@ -39,6 +39,9 @@ class Backends:
     registry: object | None = None
     vectors: object | None = None
     extraction_dir: Path | None = None  # eval harness points this at a committed cache
+    # Read the KG another model extracted (e.g. a 1.5B extraction answered with the 0.5B model);
+    # None: the KG of the model that asks.
+    kg_model_id: str | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _kg: object | None = field(default=None, repr=False)
 
@@ -98,6 +101,7 @@ class Backends:
         from placecell.tools.stores.kg import KnowledgeGraph
 
         with self._lock:
+            model_id = self.kg_model_id or model_id
             path = self.kg_path(model_id) if model_id else None
             if path is None or not path.exists():
                 path = self.latest_kg_path()

@@ -22,6 +22,8 @@ def multihop(
     methods: str = typer.Option(",".join(DEFAULT_METHODS), "--methods",
                                 help=f"comma-separated methods to run (known: {', '.join(METHODS)})"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model preset, .gguf path or hf:REPO/FILE"),
+    kg_model: Optional[str] = typer.Option(None, "--kg-model", help="extract the knowledge graph with this model "
+                                           "(e.g. qwen2.5-coder-1.5b); the methods still run on --model"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="ingest cache (default: the committed evals/cache)"),
     recall_level: str = typer.Option("passage", "--recall-level", help="passage (supporting_passages) | title "
                                      "(supporting_titles)"),
@@ -31,7 +33,7 @@ def multihop(
     from placecell.evals.multihop import DEFAULT_CACHE, EvalConfig, parse_methods, run_eval
 
     cfg = EvalConfig(questions=questions, corpus=corpus, out=out, methods=parse_methods(methods), limit=limit,
-                     model=model, cache=cache or DEFAULT_CACHE, recall_level=recall_level,
+                     model=model, kg_model=kg_model, cache=cache or DEFAULT_CACHE, recall_level=recall_level,
                      answer=not retrieval_only)
     results = run_eval(cfg, progress=lambda msg: err_console.print(msg, markup=False))
     for name, m in results["methods"].items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -54,6 +54,7 @@ class EvalConfig:
     cache: Path = DEFAULT_CACHE
     recall_level: str = "passage"
     answer: bool = True  # run the reader (EM/F1); off: retrieval metrics only
+    kg_model: str | None = None  # extract the KG with this model; the methods still run on `model`
 
     def command(self) -> str:
         parts = ["placecell eval multihop", f"--questions {self.questions}", f"--corpus {self.corpus}"]
@@ -62,6 +63,8 @@ class EvalConfig:
         parts.append(f"--methods {','.join(self.methods)}")
         if self.model:
             parts.append(f"--model {self.model}")
+        if self.kg_model:
+            parts.append(f"--kg-model {self.kg_model}")
         if self.cache != DEFAULT_CACHE:
             parts.append(f"--cache {self.cache}")
         if self.recall_level != "passage":
@@ -267,17 +270,25 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
     questions = load_questions(Path(cfg.questions), cfg.recall_level)[: cfg.limit]
     corpus_sha = file_sha256(Path(cfg.corpus))
     backends = make_backends(cfg, corpus_sha)
+    needs_kg = any(m in KG_METHODS for m in cfg.methods)
+    # The extractor shares the corpus home (passages, vectors); only the LLM that writes the KG differs.
+    extractor = make_backends(replace(cfg, model=cfg.kg_model), corpus_sha) if cfg.kg_model and needs_kg else backends
     progress(f"ingesting {cfg.corpus} into {backends.home}")
-    ingest = ingest_corpus(backends, Path(cfg.corpus), any(m in KG_METHODS for m in cfg.methods), progress)
+    ingest = ingest_corpus(extractor, Path(cfg.corpus), needs_kg, progress)
+    identity = {"model": model_name(backends), "corpus_sha256": corpus_sha, "answered": cfg.answer}
+    if extractor is not backends:
+        backends.kg_model_id = extractor.get_llm().model_id
+        identity["kg_model"] = backends.kg_model_id  # only when set, so older checkpoints stay reusable
     warm_up(backends, cfg.methods, cfg.answer)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    identity = {"model": model_name(backends), "corpus_sha256": corpus_sha, "answered": cfg.answer}
     run = make_runner(backends, cfg.answer)
     by_id = {q["id"]: q for q in questions}
     registry = backends.get_registry()
     results = {"model": identity["model"], "questions": len(questions), "recall_level": cfg.recall_level,
                "methods": {}}
+    if "kg_model" in identity:
+        results["kg_model"] = identity["kg_model"]
     for method in cfg.methods:
         records = run_method(run, method, questions, out_dir, identity, progress)
         passages = registry.get_many(sorted({pid for r in records for pid in r["ranking"]}))

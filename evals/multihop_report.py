@@ -70,7 +70,8 @@ def write_report(results: dict, cfg, ingest: dict, path: Path) -> None:
         "",
         f"- command: `{cfg.command()}`",
         f"- date (UTC): {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')}",
-        f"- model: `{results['model']}`",
+        f"- model: `{results['model']}`"
+        + (f"; knowledge graph extracted by `{results['kg_model']}`" if results.get("kg_model") else ""),
         f"- machine: {nproc()} CPUs (`nproc`), {cpu_model()}",
         f"- questions: {results['questions']} from `{cfg.questions}` (sha256 {results['questions_file']['sha256'][:12]})",
         f"- corpus: `{cfg.corpus}` (sha256 {corpus['sha256'][:12]}), {corpus['passages']} passages; {kg_line(kg)}",

@@ -286,3 +286,15 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert DEFAULT_METHODS[0] == "neuropath_bm25_lean"  # what `ask` runs
     default = QAContext()
     assert (default.path_probe, default.reason_rounds, default.fuse_bm25) == (lean.path_probe, lean.reason_rounds, True)
+
+
+def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):
+    from placecell.evals.multihop import EvalConfig
+
+    cfg = EvalConfig(files["questions"], files["corpus"], files["out"], kg_model="qwen2.5-coder-1.5b")
+    assert "--kg-model qwen2.5-coder-1.5b" in cfg.command()
+    assert "--kg-model" not in EvalConfig(files["questions"], files["corpus"], files["out"]).command()
+    # A run without --kg-model keeps the old identity, so earlier checkpoints stay reusable.
+    assert run_cli(eval_args(files, "--methods", "bm25", "--retrieval-only", "--kg-model", "no-such-model")) == 0
+    results = json.loads((files["out"] / "results.json").read_text())
+    assert "kg_model" not in results  # bm25 needs no KG, so the extractor is never loaded

@@ -170,3 +170,18 @@ def test_reason_rounds_one_reasons_once_and_still_expands_the_second_hop(tmp_pat
     assert [e["hop"] for e in hops] == [1, 2] and hops[-1]["chain"] == "chain 1"
     assert any(len(p["triples"]) == 2 for p in result["paths"])  # a two-hop path was kept
     assert set(usage.snapshot()) <= {"ner"}  # no probes, no second reasoning call (patched out here)
+
+
+def test_kg_model_id_reads_the_knowledge_graph_another_model_extracted(tmp_path, small_llm):
+    """`Backends.kg_model_id` (eval `--kg-model`): a 0.5B model answering on a 1.5B model's KG.
+    The asking model's own KG here is empty; with kg_model_id the paths come from the other one."""
+    b = _backends(tmp_path, small_llm, with_triples=False)  # the asking model's KG: no triples
+    other = KnowledgeGraph()
+    for title in DOCS:
+        other.add_passage(passage_id(DOCS[title]), TRIPLES[title])
+    other.save(b.kg_path("extractor-model"))
+    assert b.load_kg(small_llm.model_id).n_triples() == 0
+    b.kg_model_id = "extractor-model"
+    assert b.load_kg(small_llm.model_id).n_triples() == sum(len(t) for t in TRIPLES.values())
+    result, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert result["paths"] and not any("dense retrieval only" in n for n in result.get("notes", []))
