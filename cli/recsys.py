@@ -36,6 +36,8 @@ def eval_ctr(
     seeds: int = typer.Option(3, "--seeds", help="number of seeds (0..n-1)"),
     epochs: int = typer.Option(20, "--epochs", help="maximum SGCTR / FM epochs (early stopping on validation)"),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch and LightGBM"),
+    linear_init: str = typer.Option("zero", "--linear-init", help="SGCTR first-order weights start at zero, or at "
+                                    "an L2 logistic regression ('lr'; for data with a few hundred clicks)"),
 ) -> None:
     """SGCTR (K = 0..3) vs LR, FM, LightGBM: AUC and log-loss, clean and with 20 % corrupted test cells."""
     from placecell.evals.ctr import DATASETS, run_ctr_eval
@@ -50,7 +52,7 @@ def eval_ctr(
     _needs_torch()
     name = data or train.stem
     out_dir = out or REPORTS / f"ctr_{name}"
-    results = run_ctr_eval(data, files, out_dir, seeds, epochs, threads, say=_say)
+    results = run_ctr_eval(data, files, out_dir, seeds, epochs, threads, say=_say, linear_init=linear_init)
     typer.echo(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.md'}")
     for model, m in results["clean"].items():
         typer.echo(f"{model:10s} clean AUC {m['auc']:.4f} ± {m['auc_std']:.4f}  corrupted AUC {results['corrupted'][model]['auc']:.4f}")
@@ -100,13 +102,20 @@ def train_ctr(
     epochs: int = typer.Option(20, "--epochs"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(1, "--threads"),
+    linear_init: str = typer.Option("zero", "--linear-init", help="zero | lr: start the first-order weights from an "
+                                    "L2 logistic regression (helps with a few hundred clicks; see RESULTS_recsys.md)"),
 ) -> None:
     """Train SGCTR on your data, export it to ONNX and write a training report."""
     from placecell.tools.ctr.training_report import train_and_export
 
+    from placecell.evals.ctr import LINEAR_INITS
+
+    if linear_init not in LINEAR_INITS:
+        raise InputError(f"--linear-init must be one of {', '.join(LINEAR_INITS)}, not {linear_init!r}")
     _needs_torch()
     artefact = name or Path(data).name.split(".")[0]
-    paths = train_and_export(data, fmt, label, str(featindex) if featindex else None, out, artefact, epochs, seed, threads, say=_say)
+    paths = train_and_export(data, fmt, label, str(featindex) if featindex else None, out, artefact, epochs, seed, threads, say=_say,
+                             linear_init=linear_init)
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")
     fusion = Path(out) / f"{artefact}_fusion.json"

@@ -26,6 +26,7 @@ from placecell.tools.ctr.metrics import auc, auc_interval, logloss
 DATASETS = ("ipinyou", "goodbooks_399", "movielens")
 CORRUPT_RATE = 0.2
 PASSES = (0, 1, 2, 3)
+LINEAR_INITS = ("zero", "lr")
 MODELS = tuple(f"sgctr_k{k}" for k in PASSES) + ("lr", "fm", "lightgbm")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -67,12 +68,13 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"auc": auc(y, p), "logloss": logloss(y, p)}
 
 
-def run_seed(split: CTRSplit, seed: int, epochs: int, threads: int, say: Callable[[str], None]) -> dict:
+def run_seed(split: CTRSplit, seed: int, epochs: int, threads: int, say: Callable[[str], None],
+             linear_init: str = "zero") -> dict:
     """Train everything once with `seed`; AUC / log-loss on the clean and the corrupted test."""
     from placecell.tools.ctr.baselines import FMBaseline, HashedLR, LightGBMBaseline
     from placecell.tools.ctr.train import TrainConfig, predict, split_for_validation, train_sgctr
 
-    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads)
+    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, linear_init=linear_init)
     fit_part, val_part = split_for_validation(split.train, cfg)
     started = time.time()
     trained = train_sgctr(split.train, cfg, progress=lambda m: say(f"  sgctr {m}"))
@@ -143,15 +145,18 @@ def run_ctr_eval(
     epochs: int = 20,
     threads: int = 1,
     say: Callable[[str], None] = print,
+    linear_init: str = "zero",
 ) -> dict:
     if seeds < 1:
         raise InputError("--seeds must be >= 1")
+    if linear_init not in LINEAR_INITS:
+        raise InputError(f"--linear-init must be one of {', '.join(LINEAR_INITS)}, not {linear_init!r}")
     per_seed, splits = [], []
     for seed in range(seeds):
         split = load_files(*files) if files else load_named(data, seed)
         check_trainable(split.test, "test data")
         say(f"[{split.name}] seed {seed}: {len(split.train)} train / {len(split.test)} test rows, {int(split.test.labels.sum())} test clicks")
-        per_seed.append(run_seed(split, seed, epochs, threads, say))
+        per_seed.append(run_seed(split, seed, epochs, threads, say, linear_init))
         splits.append(split)
     clean, corrupted = _summarise(per_seed, "clean"), _summarise(per_seed, "corrupted")
     split = splits[0]
@@ -167,6 +172,7 @@ def run_ctr_eval(
         "rows": {"train": len(split.train), "test": len(split.test), "test_clicks": int(split.test.labels.sum()),
                  "train_ctr": float(split.train.labels.mean()), "test_ctr": float(split.test.labels.mean())},
         "epochs_max": epochs,
+        "sgctr_linear_init": linear_init,
         "per_seed": per_seed,
     }
     if out_dir is not None:
@@ -197,7 +203,9 @@ def report_markdown(r: dict) -> str:
         f"{r['rows']['test_clicks']} test clicks; CTR train {r['rows']['train_ctr']:.4f}, test {r['rows']['test_ctr']:.4f}.",
         f"- Fields: {', '.join(r['fields'])}.",
         f"- Seeds: {r['seeds']} (model init, validation share{', test split' if r['data'] == 'ipinyou' else ''}, corruption); "
-        f"SGCTR up to {r['epochs_max']} epochs with early stopping on validation AUC (FM: on validation log-loss).",
+        f"SGCTR up to {r['epochs_max']} epochs with early stopping on validation AUC (FM: on validation log-loss)"
+        + ("; SGCTR's first-order weights start from an L2 logistic regression (`--linear-init lr`; the start "
+           "counts as epoch 0 for early stopping)." if r.get("sgctr_linear_init") == "lr" else "."),
         f"- Corrupted test: each cell replaced with probability {r['corrupt_rate']} by the same field's value in a random training row.",
         "",
         "## Clean test",

@@ -70,6 +70,28 @@ def test_tiny_sgctr_learns_the_synthetic_clicks(tiny_model):
     assert logloss(test.labels, probs[:, 0]) < logloss(test.labels, np.full(len(test), 0.5))
 
 
+def test_linear_init_lr_starts_from_a_logistic_regression(tmp_path):
+    """`linear_init="lr"`: before any epoch the model already ranks like a logistic regression,
+    and early stopping keeps that start when no epoch beats it (epochs=0: nothing to beat)."""
+    pytest.importorskip("torch")
+    from placecell.tools.ctr.model import SGCTRConfig
+    from placecell.tools.ctr.train import TrainConfig, predict, train_sgctr
+
+    train = load_table(write_csv(tmp_path / "train.csv", synthetic_rows(3000, 0)), "csv", label="click")
+    test = load_table(write_csv(tmp_path / "test.csv", synthetic_rows(1500, 1)), "csv", label="click", schema=train.schema)
+    small = SGCTRConfig(dim=8, gen_hidden=32, mlp_hidden=(32,))
+
+    def test_auc(init):
+        trained = train_sgctr(train, TrainConfig(epochs=0, seed=0, linear_init=init), small)
+        weights = trained.model.first_order.weight.detach().numpy()
+        return auc(test.labels, predict(trained.model, trained.encoder.transform(test.values))[:, 0]), weights
+
+    zero_auc, zero_w = test_auc("zero")
+    lr_auc, lr_w = test_auc("lr")
+    assert not zero_w.any() and abs(zero_auc - 0.5) < 0.1  # untrained: no signal
+    assert lr_w.any() and lr_auc > 0.65  # site and slot weights carry the clicks
+
+
 def test_onnx_scores_match_torch(tiny_model):
     from placecell.tools.ctr.scorer import CTRScorer
     from placecell.tools.ctr.train import predict

@@ -35,6 +35,10 @@ class TrainConfig:
     # the interaction part far fewer: they get a higher learning rate.
     linear_lr_mult: float = 5.0
     stop_on: str = "auc"  # early-stopping metric on validation: "auc" or "logloss"
+    # "lr": start the first-order weights from an L2 logistic regression on the same rows (C picked on
+    # validation log-loss) and let early stopping keep that start when training the rest does not
+    # beat it on validation. With ~200 clicks (iPinYou) the jointly trained deep parts overfit first.
+    linear_init: str = "zero"  # "zero" | "lr"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -86,6 +90,9 @@ def fit(
     opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ids, labels = torch.as_tensor(train[0]), torch.as_tensor(train[1])
     log, best_state, best, started = TrainLog(), None, float("inf"), time.time()
+    if cfg.linear_init == "lr":  # the warm start is "epoch 0": kept unless an epoch beats it
+        best = _val_score(model, val, cfg)
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     total_steps = cfg.epochs * max(1, -(-len(ids) // cfg.batch_size))
     step = 0
     for epoch in range(cfg.epochs):
@@ -114,6 +121,39 @@ def fit(
     return log
 
 
+def _val_score(model: torch.nn.Module, val: tuple[np.ndarray, np.ndarray], cfg: TrainConfig) -> float:
+    probs = predict(model, val[0])[:, 0]
+    return logloss(val[1], probs) if cfg.stop_on == "logloss" else -auc(val[1], probs)
+
+
+LR_INIT_C_GRID = (0.03, 0.1, 0.3, 1.0)
+
+
+def init_first_order_from_lr(model: SGCTR, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+                             n_values: int, seed: int) -> float:
+    """Set the model's first-order weights (and output bias) to an L2 logistic regression on the
+    one-hot encoded rows; returns the C picked on validation log-loss."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    def onehot(ids):
+        rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+        return csr_matrix((np.ones(ids.size, dtype=np.float32), (rows, ids.ravel())), shape=(len(ids), n_values))
+
+    x_train, x_val = onehot(train[0]), onehot(val[0])
+    best, chosen = float("inf"), None
+    for c in LR_INIT_C_GRID:
+        lr = LogisticRegression(C=c, solver="liblinear", max_iter=300, random_state=seed).fit(x_train, train[1])
+        loss = logloss(val[1], lr.predict_proba(x_val)[:, 1])
+        if loss < best:
+            best, chosen = loss, (c, lr)
+    c, lr = chosen
+    with torch.no_grad():
+        model.first_order.weight.copy_(torch.as_tensor(lr.coef_.reshape(-1, 1), dtype=torch.float32))
+        model.mlp[-1].bias.fill_(float(lr.intercept_[0]))
+    return c
+
+
 def split_for_validation(table: RawTable, cfg: TrainConfig) -> tuple[RawTable, RawTable]:
     check_trainable(table, "training data")
     fit_idx, val_idx = stratified_split(table.labels, cfg.val_share, np.random.default_rng(cfg.seed + 1000))
@@ -137,6 +177,8 @@ def train_sgctr(
     counts = np.bincount(fit_ids.ravel(), minlength=sum(encoder.field_sizes))
     model = SGCTR(encoder.field_sizes, model_cfg, value_counts=counts)
     val_ids = encoder.transform(val_part.values)
+    if cfg.linear_init == "lr" and model.first_order is not None:
+        init_first_order_from_lr(model, (fit_ids, fit_part.labels), (val_ids, val_part.labels), sum(encoder.field_sizes), cfg.seed)
     log = fit(model, (fit_ids, fit_part.labels), (val_ids, val_part.labels), cfg, progress)
     val_probs = predict(model, val_ids)
     val_aucs = [auc(val_part.labels, val_probs[:, k]) for k in range(val_probs.shape[1])]

@@ -49,6 +49,7 @@ def train_and_export(
     seed: int = 0,
     threads: int = 1,
     say: Callable[[str], None] = print,
+    linear_init: str = "zero",
 ) -> dict[str, Path]:
     from placecell.tools.ctr.export import save_artifacts
     from placecell.tools.ctr.scorer import CTRScorer
@@ -56,7 +57,7 @@ def train_and_export(
 
     train, test, note = load_training_data(data, fmt, label, featindex)
     say(f"training SGCTR on {len(train)} rows, {len(train.schema.fields)} fields ({note})")
-    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads)
+    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, linear_init=linear_init)
     trained = train_sgctr(train, cfg, progress=say)
     _, val = split_for_validation(train, cfg)
     val_probs = predict(trained.model, trained.encoder.transform(val.values))
