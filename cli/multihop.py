@@ -24,6 +24,8 @@ def multihop(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model preset, .gguf path or hf:REPO/FILE"),
     kg_model: Optional[str] = typer.Option(None, "--kg-model", help="extract the knowledge graph with this model "
                                            "(e.g. qwen2.5-coder-1.5b); the methods still run on --model"),
+    alias_containment: bool = typer.Option(False, "--alias-containment", help="also alias each KG entity name to "
+                                           "the shorter entity names it contains (\"r b singer lou rawls\" -> \"lou rawls\")"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="ingest cache (default: the committed evals/cache)"),
     recall_level: str = typer.Option("passage", "--recall-level", help="passage (supporting_passages) | title "
                                      "(supporting_titles)"),
@@ -33,7 +35,7 @@ def multihop(
     from placecell.evals.multihop import DEFAULT_CACHE, EvalConfig, parse_methods, run_eval
 
     cfg = EvalConfig(questions=questions, corpus=corpus, out=out, methods=parse_methods(methods), limit=limit,
-                     model=model, kg_model=kg_model, cache=cache or DEFAULT_CACHE, recall_level=recall_level,
+                     model=model, kg_model=kg_model, alias_containment=alias_containment, cache=cache or DEFAULT_CACHE, recall_level=recall_level,
                      answer=not retrieval_only)
     results = run_eval(cfg, progress=lambda msg: err_console.print(msg, markup=False))
     for name, m in results["methods"].items():

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import networkx as nx
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", required=True, help="preset name or model id (repeatable)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--out", type=Path)
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = parser.parse_args(argv)
     questions = load_questions(args.questions, "passage")
     extractions = {}
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         (args.out / "report.md").write_text("# KG coverage of the gold chains\n\n"
-                                            f"- command: `python -m placecell.evals.kg_coverage {' '.join(argv or [])}`\n\n"
+                                            f"- command: `python -m placecell.evals.kg_coverage {shlex.join(argv)}`\n\n"
                                             + "\n".join(lines) + "\n", encoding="utf-8")
     return 0
 

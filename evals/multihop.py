@@ -55,6 +55,7 @@ class EvalConfig:
     recall_level: str = "passage"
     answer: bool = True  # run the reader (EM/F1); off: retrieval metrics only
     kg_model: str | None = None  # extract the KG with this model; the methods still run on `model`
+    alias_containment: bool = False  # IngestContext.alias_containment: also alias names to the names they contain
 
     def command(self) -> str:
         parts = ["placecell eval multihop", f"--questions {self.questions}", f"--corpus {self.corpus}"]
@@ -65,6 +66,8 @@ class EvalConfig:
             parts.append(f"--model {self.model}")
         if self.kg_model:
             parts.append(f"--kg-model {self.kg_model}")
+        if self.alias_containment:
+            parts.append("--alias-containment")
         if self.cache != DEFAULT_CACHE:
             parts.append(f"--cache {self.cache}")
         if self.recall_level != "passage":
@@ -157,14 +160,16 @@ def make_backends(cfg: EvalConfig, corpus_sha: str):
     return Backends(settings=get_settings(home=home, model=cfg.model), extraction_dir=Path(cfg.cache) / "extractions")
 
 
-def ingest_corpus(backends, corpus: Path, extract: bool, progress: Callable[[str], None]) -> dict:
+def ingest_corpus(backends, corpus: Path, extract: bool, progress: Callable[[str], None],
+                  alias_containment: bool = False) -> dict:
     """Ingest (idempotent: unchanged passages and cached extractions cost nothing)."""
     from placecell.agents.ingest.state import IngestContext
     from placecell.graphs.ingest import build_ingest_graph
 
     graph = build_ingest_graph(backends)
     result: dict = {}
-    for mode, chunk in graph.stream({"sources": [str(corpus)]}, context=IngestContext(extract=extract),
+    context = IngestContext(extract=extract, alias_containment=alias_containment)
+    for mode, chunk in graph.stream({"sources": [str(corpus)]}, context=context,
                                     stream_mode=["custom", "values"]):
         if mode == "values":
             result = chunk
@@ -274,8 +279,10 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
     # The extractor shares the corpus home (passages, vectors); only the LLM that writes the KG differs.
     extractor = make_backends(replace(cfg, model=cfg.kg_model), corpus_sha) if cfg.kg_model and needs_kg else backends
     progress(f"ingesting {cfg.corpus} into {backends.home}")
-    ingest = ingest_corpus(extractor, Path(cfg.corpus), needs_kg, progress)
+    ingest = ingest_corpus(extractor, Path(cfg.corpus), needs_kg, progress, cfg.alias_containment)
     identity = {"model": model_name(backends), "corpus_sha256": corpus_sha, "answered": cfg.answer}
+    if cfg.alias_containment:
+        identity["kg_aliases"] = "embedding+containment"  # only when set, so older checkpoints stay reusable
     if extractor is not backends:
         backends.kg_model_id = extractor.get_llm().model_id
         identity["kg_model"] = backends.kg_model_id  # only when set, so older checkpoints stay reusable
@@ -287,8 +294,9 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
     registry = backends.get_registry()
     results = {"model": identity["model"], "questions": len(questions), "recall_level": cfg.recall_level,
                "methods": {}}
-    if "kg_model" in identity:
-        results["kg_model"] = identity["kg_model"]
+    for key in ("kg_model", "kg_aliases"):
+        if key in identity:
+            results[key] = identity[key]
     for method in cfg.methods:
         records = run_method(run, method, questions, out_dir, identity, progress)
         passages = registry.get_many(sorted({pid for r in records for pid in r["ranking"]}))

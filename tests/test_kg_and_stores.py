@@ -43,6 +43,25 @@ def test_aliases_threshold_and_cap():
     assert kg.aliases("c") == []
 
 
+def test_containment_aliases_join_a_name_to_the_names_it_contains(tmp_path):
+    kg = KnowledgeGraph()
+    kg.add_passage("p1", [["You'll Never Find", "performed by", "R&B singer Lou Rawls"]])
+    kg.add_passage("p2", [["Lou Rawls", "signed with", "Capitol Records"], ["Stormy Monday", "year", "1962"],
+                          ["Nigeria's Minister of Transportation", "held by", "Ibrahim Bio"], ["Nigeria", "ratio", "11 percent"],
+                          ["Mine 1962 remaster", "of", "Mine"]])
+    # "album" is contained in 25 names: too generic to join them.
+    kg.add_passage("p3", [[f"album number {i}", "is", "album"] for i in range(25)])
+    assert kg.add_containment_aliases(per_node=2, max_containers=20) > 0
+    assert kg.aliases("r b singer lou rawls") == ["lou rawls"]
+    assert kg.aliases("nigeria s minister of transportation") == ["nigeria"]
+    assert kg.aliases("lou rawls") == []  # one direction: the longer name points to the shorter
+    assert kg.aliases("mine 1962 remaster") == ["mine"]  # numbers ("1962") are never alias targets
+    assert kg.aliases("album number 3") == []
+    # Saved and loaded like the embedding aliases.
+    kg.save(tmp_path / "kg.json")
+    assert KnowledgeGraph.load(tmp_path / "kg.json").aliases("r b singer lou rawls") == ["lou rawls"]
+
+
 def test_kg_roundtrip(tmp_path):
     kg = KnowledgeGraph()
     kg.add_passage("p1", [["A", "r", "B"]])

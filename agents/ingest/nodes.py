@@ -92,6 +92,8 @@ def make_nodes(backends: Backends):
             if rec:
                 kg.add_passage(p.id, rec["triples"])
         aliases = kg.add_aliases(backends.get_embedder().embed, threshold=ctx.alias_threshold)
+        if ctx.alias_containment:
+            aliases += kg.add_containment_aliases()
         kg.save(backends.kg_path(llm.model_id))
         backends.forget_kg()
         warnings = []

@@ -18,6 +18,8 @@ class IngestContext:
         "description": "hosts URL fetches may reach although loopback/private (e.g. 127.0.0.1)"})
     extract: bool = field(default=True, metadata={"description": "run LLM triple extraction (the KG)"})
     alias_threshold: float = field(default=0.8, metadata={"description": "cosine for alias edges"})
+    alias_containment: bool = field(default=False, metadata={
+        "description": "also alias an entity name to the shorter entity names it contains (KnowledgeGraph.add_containment_aliases)"})
 
 
 class IngestInput(TypedDict):

@@ -74,6 +74,37 @@ class KnowledgeGraph:
                         added += 1
         return added
 
+    def add_containment_aliases(self, per_node: int = 2, max_containers: int = 20) -> int:
+        """Alias edges from an entity name to shorter entity names it contains as whole words
+        ("r b singer lou rawls" -> "lou rawls", "nigeria s minister of transportation" -> "nigeria").
+
+        Why: a small extractor names one entity with its descriptors in one passage and without
+        them in the next, which breaks the chain between the two passages; embedding similarity
+        joins few of these (a long descriptor moves the vector). Numbers and names contained in
+        more than `max_containers` other names (generic words such as "album") get no edges; each
+        name links to its `per_node` longest contained names."""
+        names = set(self.entities())
+        containers: dict[str, list[str]] = defaultdict(list)
+        for name in names:
+            words = name.split()
+            for i in range(len(words)):
+                for j in range(i + 1, len(words) + 1):
+                    part = " ".join(words[i:j])
+                    if j - i < len(words) and part in names and len(part) >= 4 and not part.replace(" ", "").isdigit():
+                        containers[part].append(name)
+        contained: dict[str, list[str]] = defaultdict(list)
+        for part, holders in containers.items():
+            if len(holders) <= max_containers:
+                for holder in holders:
+                    contained[holder].append(part)
+        added = 0
+        for holder, parts in contained.items():
+            for part in sorted(set(parts), key=lambda s: (-len(s), s))[:per_node]:
+                if not self.g.has_edge(holder, part, key="alias"):
+                    added += 1
+                self.g.add_edge(holder, part, key="alias", kind="alias", score=1.0)
+        return added
+
     # -- reading -----------------------------------------------------------------------
     def entities(self) -> list[str]:
         return sorted(self.entity_passages)
