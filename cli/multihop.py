@@ -35,8 +35,8 @@ def multihop(
     from placecell.evals.multihop import DEFAULT_CACHE, EvalConfig, parse_methods, run_eval
 
     cfg = EvalConfig(questions=questions, corpus=corpus, out=out, methods=parse_methods(methods), limit=limit,
-                     model=model, kg_model=kg_model, alias_containment=alias_containment, cache=cache or DEFAULT_CACHE, recall_level=recall_level,
-                     answer=not retrieval_only)
+                     model=model, kg_model=kg_model, alias_containment=alias_containment,
+                     cache=cache or DEFAULT_CACHE, recall_level=recall_level, answer=not retrieval_only)
     results = run_eval(cfg, progress=lambda msg: err_console.print(msg, markup=False))
     for name, m in results["methods"].items():
         em = "n/a" if m["em"] is None else f"{100 * m['em']:.1f}"

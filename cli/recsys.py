@@ -106,9 +106,8 @@ def train_ctr(
                                     "L2 logistic regression (helps with a few hundred clicks; see RESULTS_recsys.md)"),
 ) -> None:
     """Train SGCTR on your data, export it to ONNX and write a training report."""
+    from placecell.tools.ctr.train import LINEAR_INITS
     from placecell.tools.ctr.training_report import train_and_export
-
-    from placecell.evals.ctr import LINEAR_INITS
 
     if linear_init not in LINEAR_INITS:
         raise InputError(f"--linear-init must be one of {', '.join(LINEAR_INITS)}, not {linear_init!r}")

@@ -26,7 +26,6 @@ from placecell.tools.ctr.metrics import auc, auc_interval, logloss
 DATASETS = ("ipinyou", "goodbooks_399", "movielens")
 CORRUPT_RATE = 0.2
 PASSES = (0, 1, 2, 3)
-LINEAR_INITS = ("zero", "lr")
 MODELS = tuple(f"sgctr_k{k}" for k in PASSES) + ("lr", "fm", "lightgbm")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -149,6 +148,8 @@ def run_ctr_eval(
 ) -> dict:
     if seeds < 1:
         raise InputError("--seeds must be >= 1")
+    from placecell.tools.ctr.train import LINEAR_INITS
+
     if linear_init not in LINEAR_INITS:
         raise InputError(f"--linear-init must be one of {', '.join(LINEAR_INITS)}, not {linear_init!r}")
     per_seed, splits = [], []

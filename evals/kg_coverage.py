@@ -10,9 +10,9 @@ fills). Per model and question, over the triples of that question's gold passage
   or contained in one as whole words);
 - `chain_reached`: some question entity (a KG entity whose normalised name occurs in the
   question) is connected to an answer entity through those triples. Entities are joined by
-  exact normalised name only; `ask` also links aliases by embedding, so this is a lower bound
-  of what path tracking can reach, and an upper bound is not implied either: the real KG has
-  every other passage's triples too.
+  exact normalised name only, while `ask` also follows alias edges, so this understates what
+  path tracking can join on these passages (the corpus KG also holds every other passage's
+  triples, which can bridge a gap as well).
 Models are compared on the questions whose gold passages every listed model has extracted.
 """
 

@@ -234,6 +234,13 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["eval", "ctr", "--data", "criteo"])
     assert exc.value.code == 2
+    capsys.readouterr()
+    for command in (["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click"],
+                    ["eval", "ctr", "--data", "ipinyou"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--linear-init", "ones", "--out", str(tmp_path / "m3")])
+        assert exc.value.code == 2
+        assert "--linear-init must be one of zero, lr, not 'ones'" in capsys.readouterr().err
 
 
 def test_shipped_models_score_catalog_pairs():

@@ -20,6 +20,9 @@ from placecell.tools.ctr.metrics import auc, logloss
 from placecell.tools.ctr.model import SGCTR, SGCTRConfig
 
 
+LINEAR_INITS = ("zero", "lr")  # TrainConfig.linear_init
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 20
