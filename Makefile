@@ -5,13 +5,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.placecell-installed
+# the llama-cpp-python pin, read from pyproject.toml so it is written once
+LLAMA_REQ := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
+LLAMA_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
 .PHONY: demo test test-slow install clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	# llama-cpp-python compiles from source (~5 min on 2 cores); pip's wheel cache makes reinstalls fast.
+	# llama-cpp-python compiles from source (~5 min on 2 cores) for this CPU (-march=native), but
+	# without llama.cpp's AMX kernels: their matmul segfaults on AMX Xeons here (ggml-org/llama.cpp#20824).
+	# --no-cache-dir: pip's wheel cache may hold a build made with them.
+	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(BIN)/pip install --no-cache-dir '$(LLAMA_REQ)'
 	$(BIN)/pip install -e '.[dev,train,server,postgres]'
 	touch $(STAMP)
 

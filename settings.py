@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(default=4, description="parallel extraction calls against a remote LLM")
     n_ctx: int = Field(default=4096, description="llama.cpp context size (tokens)")
     n_threads: int = Field(default=0, description="llama.cpp threads (0: all cores)")
+    llama_extra_buffers: Literal["auto", "on", "off"] = Field(
+        default="auto", description="llama.cpp extra weight buffers (AMX, CPU repack); auto: off where the "
+        "build uses AMX, whose matmul crashes on some AMX Xeons",
+    )
     chroma_url: str = Field(default="", description="Chroma server URL; empty: embedded PersistentClient")
     collection: str = Field(default="passages", description="Chroma collection name")
     top_k: int = 5

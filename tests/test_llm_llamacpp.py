@@ -180,3 +180,28 @@ def test_speed_benchmark_reports_both_samplers_with_the_same_text(small_model, t
     assert {r["sampler"] for r in result["runs"]} == {"stock", "argmax_first"}
     assert all(r["same_text_as_stock"] and r["passages"] == 2 and r["completion_tokens"] > 0 for r in result["runs"])
     assert "machine:" in (out / "report.md").read_text()
+
+
+def test_extra_buffer_setting():
+    from placecell.errors import PlacecellError
+    from placecell.tools.llm.llamacpp import build_has_amx, extra_buffers_enabled
+
+    assert extra_buffers_enabled("on") is True and extra_buffers_enabled("off") is False
+    assert extra_buffers_enabled("auto") is (not build_has_amx())
+    with pytest.raises(PlacecellError, match="auto, on or off"):
+        extra_buffers_enabled("maybe")
+
+
+def test_model_loads_without_extra_buffers_and_reads_a_long_prompt(small_model):
+    """The setting reaches llama.cpp's model params, only for that load, and a prompt evaluated
+    in one batch (where AMX crashed) completes."""
+    import llama_cpp.llama_cpp as lib
+
+    from placecell.tools.llm.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM(small_model, n_ctx=1024, extra_buffers="off")
+    assert llm.extra_buffers is False and llm.llm.model_params.use_extra_bufts is False
+    assert lib.llama_model_default_params().use_extra_bufts is True  # the wrapper is gone
+    prompt = "The river runs past the old mill and under the stone bridge. " * 20
+    r = llm.chat([{"role": "user", "content": prompt + "Where does the river run?"}], max_tokens=8)
+    assert r.prompt_tokens > 200 and r.completion_tokens > 0

@@ -28,7 +28,8 @@ def make_llm(settings=None, *, model: str | None = None, auto_pull: bool = False
     from placecell.tools.llm.llamacpp import LlamaCppLLM
 
     path = models.resolve(model or s.model, s.models_dir, auto_pull=auto_pull)
-    return LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path))
+    return LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path),
+                       extra_buffers=s.llama_extra_buffers)
 
 
 def get_llm(settings=None, *, model: str | None = None) -> LLM:
@@ -36,7 +37,7 @@ def get_llm(settings=None, *, model: str | None = None) -> LLM:
     from placecell.settings import get_settings
 
     s = settings or get_settings()
-    key = (s.llm_backend, model or s.model, s.llm_base_url, s.llm_model, s.n_ctx)
+    key = (s.llm_backend, model or s.model, s.llm_base_url, s.llm_model, s.n_ctx, s.llama_extra_buffers)
     with _lock:
         if key not in _instances:
             _instances[key] = make_llm(s, model=model)

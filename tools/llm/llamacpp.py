@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -79,9 +80,54 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def build_has_amx() -> bool:
+    """Whether this llama.cpp build runs matrix products in AMX tiles (compiled in, CPU has them)."""
+    import llama_cpp
+
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+
+
+def extra_buffers_enabled(setting: str = "auto") -> bool:
+    """`auto`: off where the build uses AMX. llama.cpp's AMX matmul segfaults on the first prompt
+    longer than one token on an AMX Xeon VM here (llama-cpp-python 0.3.36; the open upstream
+    report is ggml-org/llama.cpp#20824); without extra buffer types the weights stay in plain CPU
+    buffers. That also turns off the CPU repack, which bought nothing measurable: qwen2.5-coder-0.5b
+    Q4_K_M, 501-token prompt + 64 tokens, 2 threads on that Xeon, 4.5-4.7 s with or without it."""
+    if setting not in ("auto", "on", "off"):
+        raise PlacecellError(f"llama extra buffers must be auto, on or off, not {setting!r}")
+    return setting == "on" or (setting == "auto" and not build_has_amx())
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(*, extra_buffers: bool):
+    """`Llama()` takes no argument for `llama_model_params.use_extra_bufts`: it starts from
+    `llama_model_default_params()`, so that function is wrapped while one model loads."""
+    import llama_cpp.llama_cpp as lib
+
+    if extra_buffers:
+        yield
+        return
+    with _PARAMS_LOCK:
+        default = lib.llama_model_default_params
+
+        def without_extra_buffers():
+            params = default()
+            params.use_extra_bufts = False
+            return params
+
+        lib.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = default
+
+
 class LlamaCppLLM(LLM):
     def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int = 0, model_id: str | None = None,
-                 seed: int = 0, argmax_first_grammar: bool = True):
+                 seed: int = 0, argmax_first_grammar: bool = True, extra_buffers: str = "auto"):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         from placecell.tools.llm.grammar_sampling import llama_class
@@ -91,10 +137,12 @@ class LlamaCppLLM(LLM):
         # prompt); on 2 cores that was 1 thread: 14 instead of 22 tokens/s measured. An explicit
         # count applies to the prompt too, so a process pinned to fewer cores never oversubscribes.
         threads = n_threads or usable_cores()
+        self.extra_buffers = extra_buffers_enabled(extra_buffers)
         try:
-            self.llm = llama_class(argmax_first_grammar)(
-                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512,
-                logits_all=False, verbose=False, seed=seed)
+            with _model_params(extra_buffers=self.extra_buffers):
+                self.llm = llama_class(argmax_first_grammar)(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512,
+                    logits_all=False, verbose=False, seed=seed)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"could not load model {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
         self.path = path
