@@ -76,5 +76,17 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides) -> Settings:
-    """Settings from env/.env with explicit (CLI) overrides that are not None."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from env/.env with explicit (CLI) overrides that are not None.
+
+    A bad value (`PLACECELL_N_THREADS=abc`) is an `InputError` naming the variable, not a
+    pydantic traceback."""
+    from pydantic import ValidationError
+
+    from placecell.errors import InputError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "?"
+        raise InputError(f"bad setting PLACECELL_{name.upper()}={first.get('input')!r}: {first['msg']}") from None

@@ -1,4 +1,4 @@
-"""`placecell models list | pull NAME | path NAME | verify NAME`."""
+"""`placecell models list | pull NAME | path NAME | verify NAME | runtime`."""
 
 from __future__ import annotations
 
@@ -42,3 +42,27 @@ def verify(name: str = typer.Argument(models.DEFAULT_PRESET, help="preset name")
     """Re-hash an installed preset and compare with its pinned sha256."""
     p = models.verify(name, settings_from().models_dir)
     console.print(f"{name}: ok ({p})", markup=False)
+
+
+@models_app.command("runtime")
+def runtime(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """What the in-process llama.cpp build does on this machine: CPU features, threads, extra buffers."""
+    from importlib.metadata import version
+
+    from placecell.tools.llm.llamacpp import build_has_amx, extra_buffers_enabled, llama_system_info, usable_cores
+
+    s = settings_from()
+    info = {
+        "llama_cpp_python": version("llama-cpp-python"),
+        "cpu_features": llama_system_info(),
+        "amx_in_build": build_has_amx(),
+        "extra_buffers_setting": s.llama_extra_buffers,
+        "extra_buffers": extra_buffers_enabled(s.llama_extra_buffers),
+        "threads": s.n_threads or usable_cores(),
+    }
+    if as_json:
+        print_json(info)
+        return
+    for key, value in info.items():
+        shown = ", ".join(k for k, on in value.items() if on) if isinstance(value, dict) else value
+        console.print(f"{key}: {shown}", markup=False)

@@ -85,3 +85,29 @@ def test_cli_errors_are_one_line(home):
 
 def test_installed_small_model_verifies(small_model):
     assert models.verify("smollm2-135m", small_model.parent) == small_model
+
+
+@pytest.mark.parametrize("setting,expect", [("off", False), ("on", True), ("auto", None)])
+def test_models_runtime_reports_the_extra_buffer_decision(home, monkeypatch, setting, expect):
+    import json
+
+    from placecell.tools.llm.llamacpp import build_has_amx
+
+    monkeypatch.setenv("PLACECELL_LLAMA_EXTRA_BUFFERS", setting)
+    proc = subprocess.run([sys.executable, "-m", "placecell.cli", "models", "runtime", "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["extra_buffers_setting"] == setting
+    assert info["amx_in_build"] is build_has_amx() is info["cpu_features"].get("AMX_INT8", False)
+    assert info["extra_buffers"] is (expect if expect is not None else not build_has_amx())
+    assert info["cpu_features"] and info["threads"] >= 1
+
+
+@pytest.mark.parametrize("var,value", [("PLACECELL_N_THREADS", "abc"), ("PLACECELL_LLAMA_EXTRA_BUFFERS", "maybe")])
+def test_a_bad_setting_is_a_one_line_error_naming_it(home, monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    proc = subprocess.run([sys.executable, "-m", "placecell.cli", "status"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: bad setting {var}={value!r}: ")

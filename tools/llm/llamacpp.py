@@ -80,11 +80,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def build_has_amx() -> bool:
-    """Whether this llama.cpp build runs matrix products in AMX tiles (compiled in, CPU has them)."""
+def llama_system_info() -> dict[str, bool]:
+    """The CPU features this llama.cpp build uses ("CPU : SSE3 = 1 | AVX2 = 1 | AMX_INT8 = 1 | ...")."""
     import llama_cpp
 
-    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    text = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    features = {}
+    for part in text.replace("CPU :", "|").split("|"):
+        name, sep, value = part.partition("=")
+        if sep and name.strip():
+            features[name.strip()] = value.strip() == "1"
+    return features
+
+
+def build_has_amx() -> bool:
+    """Whether this llama.cpp build runs matrix products in AMX tiles (compiled in, CPU has them)."""
+    return llama_system_info().get("AMX_INT8", False)
 
 
 def extra_buffers_enabled(setting: str = "auto") -> bool:
