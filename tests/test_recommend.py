@@ -94,6 +94,28 @@ def test_unknown_items_and_cold_start_are_explained(recsys):
     assert web.backend_name == "off"
 
 
+def test_without_the_web_nothing_claims_web_evidence(recsys):
+    """Cold start with the web off: the note says so, and the templated reasons name popularity only."""
+    out = run(recsys, None, {"history": []}, query_mode="none")
+    assert any("cold start" in n and "web search is off" in n for n in out["notes"])
+    shown = [it for c in out["carousels"] for it in c["items"]]
+    assert shown and all(not it["evidence_urls"] for it in shown)
+    assert all(it["reason"] and "web" not in it["reason"].lower() for it in shown)
+
+
+def test_template_reasons_name_the_web_evidence_only_when_there_is_some():
+    from types import SimpleNamespace
+
+    from placecell.agents.recommend.prompting import template_reason
+
+    item = SimpleNamespace(title="Night", tags=["memoir"])
+    liked = [SimpleNamespace(title="Dune", tags=["science-fiction"])]
+    assert "web evidence" in template_reason(item, liked, with_evidence=True)
+    assert "web" not in template_reason(item, liked) and "web" not in template_reason(item, [])
+    assert "web evidence" in template_reason(item, [], with_evidence=True)
+    assert template_reason(item, [SimpleNamespace(title="Maus", tags=["memoir"])]) == "Shares memoir with what you liked."
+
+
 def test_likes_text_names_catalog_titles(recsys):
     out = run(recsys, None, {"likes": "I loved Kitchen Confidential and anything about food"}, explain=False)
     assert not any("cold start" in n for n in out["notes"])

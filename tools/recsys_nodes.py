@@ -136,7 +136,8 @@ def run_score(req: ScoreRequest) -> ScoreResult:
     notes = []
     cold = req.user not in scorer.encoder.vocabs[scorer.fields.index("user")]
     if cold:
-        notes.append(f"user {req.user!r} is not in the model's training data: scored as an unseen user (item-level prior)")
+        who = f"user {req.user!r} is not in the model's training data" if req.user else "no dataset user id (a history or likes)"
+        notes.append(f"{who}: scored as an unseen user (item-level prior)")
     unknown = [i for i in req.candidates if i not in catalog.items]
     if unknown:
         notes.append(f"{len(unknown)} candidate(s) not in the catalog scored with unseen item fields: {unknown[:5]}")

@@ -70,7 +70,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
     def items_of(ids: list[str]) -> list:
         return [catalog.items[i] for i in ids if i in catalog.items]
 
-    def resolve(state: RecommendState) -> dict:
+    def resolve(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         entries = state.get("history") or []
         if not entries and state.get("user_id"):
             entries = [{"item": i} for i in catalog.history(str(state["user_id"]))]
@@ -89,7 +89,9 @@ def make_nodes(deps: RecommendDeps) -> dict:
             notes.append(f"{len(unknown)} history item(s) not in the {catalog.name} catalog were ignored: "
                          + ", ".join(repr(u) for u in unknown[:5]))
         if not liked:
-            notes.append("cold start: no usable history, so candidates come from popularity plus web evidence")
+            web_on = deps.web is not None and _ctx(runtime).query_mode != "none"
+            notes.append("cold start: no usable history, so candidates come from popularity"
+                         + (" plus web evidence" if web_on else " (web search is off)"))
         return {"liked": list(dict.fromkeys(liked)), "seen": list(dict.fromkeys(seen + liked)), "notes": notes}
 
     def reason(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
@@ -216,7 +218,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
             if prompting.usable_reason(reason, catalog.items[iid], taken, shown=messages[-1]["content"]):
                 kept += 1
             else:
-                reason = prompting.template_reason(catalog.items[iid], liked)
+                reason = prompting.template_reason(catalog.items[iid], liked, with_evidence=bool(scored[iid]["evidence_urls"]))
             taken.add(reason.lower())
             reasons[iid] = reason
         carousels_out = [{"title": c["title"], "items": [{**it, "reason": reasons.get(it["item_id"], "")} for it in c["items"]]}

@@ -93,10 +93,13 @@ def _shares_run(words: list[str], source: list[str], n: int) -> bool:
     return any(tuple(words[i:i + n]) in grams for i in range(len(words) - n + 1))
 
 
-def template_reason(item, liked_items: list) -> str:
-    """The deterministic reason used when the LLM's explanation is missing or unusable."""
+def template_reason(item, liked_items: list, with_evidence: bool = False) -> str:
+    """The deterministic reason used when the LLM's explanation is missing or unusable. It names
+    the web evidence only for an item that has some (none with `--web off`)."""
     liked_tags = {t for it in liked_items for t in it.tags[:8]}
     shared = [t for t in item.tags[:8] if t in liked_tags][:3]
     if shared:
         return f"Shares {', '.join(shared)} with what you liked."
-    return "Ranked high by similar readers and the web evidence." if liked_items else "Popular, and supported by the web evidence."
+    if liked_items:
+        return "Ranked high by people with similar tastes" + (" and the web evidence." if with_evidence else ".")
+    return "Popular" + (", and supported by the web evidence." if with_evidence else " in the catalog.")
