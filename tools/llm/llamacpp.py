@@ -115,13 +115,14 @@ _PARAMS_LOCK = threading.Lock()
 @contextmanager
 def _model_params(*, extra_buffers: bool):
     """`Llama()` takes no argument for `llama_model_params.use_extra_bufts`: it starts from
-    `llama_model_default_params()`, so that function is wrapped while one model loads."""
+    `llama_model_default_params()`, so that function is wrapped while one model loads (every load
+    takes the lock, so a load that wants the default never sees the wrapper)."""
     import llama_cpp.llama_cpp as lib
 
-    if extra_buffers:
-        yield
-        return
     with _PARAMS_LOCK:
+        if extra_buffers:
+            yield
+            return
         default = lib.llama_model_default_params
 
         def without_extra_buffers():
