@@ -118,3 +118,19 @@ def test_no_probe_scores_paths_without_calling_the_model():
     assert scores[0] > scores[1] > scores[2] and all(0.0 <= s <= 1.0 for s in scores)
     with pytest.raises(ValueError):
         npath.score_paths(NoCalls(), embed, "q", "q", paths, set(), set(), probe="maybe")
+
+
+def test_an_entity_with_numbers_links_only_to_one_sharing_a_number():
+    """Embeddings put dates close together: "1946-92" must not seed "1964 05 17" (seen in the demo)."""
+    kg = _kg()
+    kg.add_passage("p4", [["Alexander Thynn", "born", "1964 05 17"], ["Alexander Thynn", "heir from", "1946"],
+                          ["Alexander Thynn", "was a", "politician"]])
+    names = kg.entities()
+
+    def embed(texts):  # every number-like text is nearest to "1964 05 17"
+        return np.array([[1.0 if (n == "1964 05 17" and any(c.isdigit() for c in t)) or n == t else 0.0
+                          for n in names] for t in texts]) + 1e-6
+
+    assert npath.link_seeds(kg, embed, ["1946-92"]) == ["1946"]
+    assert npath.link_seeds(kg, embed, ["2001"]) == []  # no entity shares a number: no seed
+    assert npath.link_seeds(kg, embed, ["politician", "1964"]) == ["politician", "1964 05 17"]

@@ -64,8 +64,12 @@ def query_entities(llm, question: str) -> list[str]:
     return names
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def link_seeds(kg: KnowledgeGraph, embed, entities: list[str]) -> list[str]:
-    """Each query entity -> its nearest KG entity (cosine), then add aliases. Ordered, unique."""
+    """Each query entity -> its nearest KG entity (cosine), then add aliases. Ordered, unique.
+    An entity with numbers in it links only to an entity sharing one of them, or to nothing."""
     names = kg.entities()
     if not names or not entities:
         return []
@@ -76,7 +80,15 @@ def link_seeds(kg: KnowledgeGraph, embed, entities: list[str]) -> list[str]:
     ent_vecs = cached[1]
     q_vecs = embed([normalize_entity(e) or e for e in entities])
     seeds: list[str] = []
-    for row in q_vecs @ ent_vecs.T:
+    for entity, row in zip(entities, q_vecs @ ent_vecs.T):
+        numbers = set(_DIGITS.findall(entity))
+        if numbers:
+            # The embedder puts any two dates or numbers close (the demo linked "1946-92" to
+            # "1964 05 17"): an entity with numbers links only to one that shares a number.
+            shares = np.array([bool(numbers.intersection(_DIGITS.findall(n))) for n in names])
+            if not shares.any():
+                continue
+            row = np.where(shares, row, -np.inf)
         best = names[int(np.argmax(row))]
         for s in [best, *kg.aliases(best)]:
             if s not in seeds:
