@@ -49,13 +49,14 @@ def runtime(as_json: bool = typer.Option(False, "--json", help="machine-readable
     """What the in-process llama.cpp build does on this machine: CPU features, threads, extra buffers."""
     from importlib.metadata import version
 
-    from placecell.tools.llm.llamacpp import build_has_amx, extra_buffers_enabled, llama_system_info, usable_cores
+    from placecell.tools.llm.llamacpp import extra_buffers_enabled, llama_system_info, usable_cores
 
     s = settings_from()
+    features = llama_system_info()
     info = {
         "llama_cpp_python": version("llama-cpp-python"),
-        "cpu_features": llama_system_info(),
-        "amx_in_build": build_has_amx(),
+        "cpu_features": features,
+        "amx_in_build": features.get("AMX_INT8", False),
         "extra_buffers_setting": s.llama_extra_buffers,
         "extra_buffers": extra_buffers_enabled(s.llama_extra_buffers),
         "threads": s.n_threads or usable_cores(),

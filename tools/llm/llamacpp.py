@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Iterator
 
@@ -80,6 +81,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+@cache  # the build and the CPU do not change within a process
 def llama_system_info() -> dict[str, bool]:
     """The CPU features this llama.cpp build uses ("CPU : SSE3 = 1 | AVX2 = 1 | AMX_INT8 = 1 | ...")."""
     import llama_cpp
