@@ -9,15 +9,21 @@ STAMP  := $(VENV)/.placecell-installed
 LLAMA_REQ := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
 LLAMA_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
+# exit 0 when the installed llama-cpp-python was compiled with AMX kernels
+export AMX_IN_BUILD := import sys, llama_cpp; sys.exit(0 if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else 1)
+
 .PHONY: demo test test-slow install clean
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# llama-cpp-python compiles from source (~5 min on 2 cores) for this CPU (-march=native), but
 	# without llama.cpp's AMX kernels: their matmul segfaults on AMX Xeons here (ggml-org/llama.cpp#20824).
 	# --no-cache-dir: pip's wheel cache may hold a build made with them.
 	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(BIN)/pip install --no-cache-dir '$(LLAMA_REQ)'
+	# A .venv made before this rule keeps its AMX build (pip sees the pin satisfied): rebuild it.
+	if [ -n "$(LLAMA_CFLAGS)" ] && $(BIN)/python -c "$$AMX_IN_BUILD" 2>/dev/null; then \
+		CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(BIN)/pip install --no-cache-dir --force-reinstall --no-deps '$(LLAMA_REQ)'; fi
 	$(BIN)/pip install -e '.[dev,train,server,postgres]'
 	touch $(STAMP)
 
