@@ -54,6 +54,9 @@ def ingest(
             elif chunk.get("event") == "extract" and task is not None:
                 progress.update(task, completed=chunk["done"], rate=chunk["passages_per_s"])
     seconds = time.perf_counter() - start
+    if not result.get("loaded") and not as_json:
+        # One line that names every problem, not the warnings, a zero summary and the error again.
+        raise InputError("nothing was ingested: " + ("; ".join(result.get("warnings", [])) or "no input"))
     for w in result.get("warnings", []):
         warn(w)
     summary = {k: result.get(k) for k in ("loaded", "passages", "new_passages", "extracted", "cached", "extraction_failed")}

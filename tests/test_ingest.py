@@ -56,8 +56,11 @@ def test_bad_inputs_get_one_line_messages(home, tmp_path, corpus):
     binary.write_bytes(b"\x00\x01\x02")
     proc = run(["ingest", str(binary), "--no-extract"], home)
     assert proc.returncode == 2
-    assert "blob.txt: skipped (binary file)" in proc.stderr and "error: nothing was ingested" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: nothing was ingested: {binary}: skipped (binary file)"]
+    assert proc.stdout == ""
+    proc = run(["ingest", str(binary), "--no-extract", "--json"], home)  # scripts still get the summary
+    assert proc.returncode == 2 and json.loads(proc.stdout)["passages"] == 0
+    assert "error: nothing was ingested" in proc.stderr and "Traceback" not in proc.stderr
 
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(json.dumps(CORPUS[0]) + "\n{broken\n" + json.dumps(CORPUS[2]) + "\n")
