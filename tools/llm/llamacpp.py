@@ -10,8 +10,10 @@ processor (it sees the last logits row) so `logits_all` stays off (see MODELS.md
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -139,6 +141,26 @@ def _model_params(*, extra_buffers: bool):
             lib.llama_model_default_params = default
 
 
+_open_models: "weakref.WeakSet[LlamaCppLLM]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_models() -> None:
+    """Free the models still loaded at exit while llama_cpp's C bindings exist.
+
+    Left to the garbage collector at interpreter teardown, `Llama.__del__` finds those bindings
+    already set to None and prints a TypeError traceback (seen at the end of every test run). A model
+    still busy in another thread after 5 s is left alone rather than freed under it; a closed one
+    keeps its lock, so a daemon thread still running cannot start a completion on freed memory.
+    """
+    for inst in list(_open_models):
+        if inst.lock.acquire(timeout=5):
+            try:
+                inst.llm.close()
+            except Exception:  # exiting anyway: never turn a clean exit into an error
+                pass
+
+
 class LlamaCppLLM(LLM):
     def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, n_threads: int = 0, model_id: str | None = None,
                  seed: int = 0, argmax_first_grammar: bool = True, extra_buffers: str = "auto"):
@@ -170,6 +192,7 @@ class LlamaCppLLM(LLM):
                                              add_generation_prompt=True)
         self.stop = [s for s in {eos, "<|im_end|>", "<|endoftext|>"} if s]
         self.lock = threading.RLock()
+        _open_models.add(self)
 
     def _token_text(self, token_id: int) -> str:
         if token_id is None or token_id < 0:
