@@ -89,26 +89,32 @@ def hit_rates(w: np.ndarray, lists: list[np.ndarray], answers: list[int], idx) -
     return {f"hr@{k}": round(float(np.mean(v)), 4) for k, v in hits.items()}
 
 
-def evaluate(rows: list[dict], folds: int = 5, seed: int = 0) -> dict:
+def cross_validated_fit(lists: list[np.ndarray], answers: list[int], mask, names, folds: int = 5, seed: int = 0) -> dict:
+    """Cross-validated HR@1/5/10 of a conditional logit on the unmasked features, and its fit on all users."""
     from placecell.agents.recommend.fusion import fit_conditional_logit
 
-    lists, answers = design(rows)
     n = len(lists)
     parts = np.array_split(np.random.default_rng(seed).permutation(n), folds)
+    cv_hits = {"hr@1": 0.0, "hr@5": 0.0, "hr@10": 0.0}
+    for k in range(folds):
+        if not len(parts[k]):
+            continue
+        train = np.concatenate([parts[j] for j in range(folds) if j != k])
+        w = fit_conditional_logit([lists[i] for i in train], [answers[i] for i in train], mask)
+        for m, v in hit_rates(w, lists, answers, parts[k]).items():
+            cv_hits[m] += v * len(parts[k]) / n
+    w_all = fit_conditional_logit(lists, answers, mask)
+    return {**{m: round(v, 4) for m, v in cv_hits.items()},
+            "weights": {f: round(float(x), 4) for f, x in zip(names, w_all)}}
+
+
+def evaluate(rows: list[dict], folds: int = 5, seed: int = 0) -> dict:
+    lists, answers = design(rows)
+    n = len(lists)
     table = {name: {**hit_rates(np.array(w), lists, answers, range(n)), "weights": dict(zip(FEATURES, w))}
              for name, w in FIXED.items()}
     for name, mask in FITS.items():
-        cv_hits = {"hr@1": 0.0, "hr@5": 0.0, "hr@10": 0.0}
-        for k in range(folds):
-            if not len(parts[k]):
-                continue
-            train = np.concatenate([parts[j] for j in range(folds) if j != k])
-            w = fit_conditional_logit([lists[i] for i in train], [answers[i] for i in train], mask)
-            for m, v in hit_rates(w, lists, answers, parts[k]).items():
-                cv_hits[m] += v * len(parts[k]) / n
-        w_all = fit_conditional_logit(lists, answers, mask)
-        table[f"fitted: {name}"] = {**{m: round(v, 4) for m, v in cv_hits.items()},
-                                    "weights": {f: round(float(x), 4) for f, x in zip(FEATURES, w_all)}}
+        table[f"fitted: {name}"] = cross_validated_fit(lists, answers, mask, FEATURES, folds, seed)
     return table
 
 
