@@ -272,3 +272,15 @@ def test_full_ctr_eval(data, tmp_path):
     assert set(results["clean"]) == set(MODELS) == set(results["corrupted"])
     assert all(0.5 < m["auc"] < 1 for m in results["clean"].values())
     assert (tmp_path / "report.md").is_file()
+
+
+def test_paired_comparison_by_seed():
+    from placecell.evals.ctr import _paired_lines, paired
+
+    per_seed = [{"clean": {"sgctr_k1": {"auc": a}, "lr": {"auc": b}}} for a, b in [(0.60, 0.58), (0.55, 0.56), (0.70, 0.66)]]
+    p = paired(per_seed, "sgctr_k1", "lr")
+    assert p["wins"] == "2/3" and p["mean_diff"] == pytest.approx(0.01667, abs=1e-5)
+    assert p["se"] == pytest.approx(np.std([0.02, -0.01, 0.04], ddof=1) / np.sqrt(3), abs=1e-5)
+    line = _paired_lines({"sgctr_best_k_on_test": 1, "paired_vs": {"lr": p}})[0]
+    assert "lr: +0.0167 ± 0.0145 (s.e.), SGCTR ahead in 2/3 seeds" in line
+    assert "(s.e.)" not in _paired_lines({"sgctr_best_k_on_test": 1, "paired_vs": {"lr": paired(per_seed[:1], "sgctr_k1", "lr")}})[0]
