@@ -118,8 +118,8 @@ def paired(per_seed: list[dict], model: str, other: str, part: str = "clean") ->
     """Per-seed AUC differences model - other on the same split: a paired comparison removes what
     a seed does to both (on iPinYou the split's 51 test clicks move every model by +-0.04 together)."""
     diffs = np.array([r[part][model]["auc"] - r[part][other]["auc"] for r in per_seed])
-    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
-    return {"mean_diff": round(float(diffs.mean()), 5), "se": round(se, 5),
+    se = round(float(diffs.std(ddof=1) / np.sqrt(len(diffs))), 5) if len(diffs) > 1 else None  # JSON has no NaN
+    return {"mean_diff": round(float(diffs.mean()), 5), "se": se,
             "wins": f"{int((diffs > 0).sum())}/{len(diffs)}"}
 
 
@@ -205,7 +205,7 @@ def _paired_lines(t: dict) -> list[str]:
     pv = t.get("paired_vs")
     if not pv:
         return []
-    parts = [f"{name}: {p['mean_diff']:+.4f}" + (f" ± {p['se']:.4f} (s.e.)" if p["se"] == p["se"] else "")
+    parts = [f"{name}: {p['mean_diff']:+.4f}" + (f" ± {p['se']:.4f} (s.e.)" if p["se"] is not None else "")
              + f", SGCTR ahead in {p['wins']} seeds" for name, p in pv.items()]
     return [f"- Paired by seed (SGCTR at K = {t['sgctr_best_k_on_test']} minus the model, same split): " + "; ".join(parts) + "."]
 

@@ -283,4 +283,6 @@ def test_paired_comparison_by_seed():
     assert p["se"] == pytest.approx(np.std([0.02, -0.01, 0.04], ddof=1) / np.sqrt(3), abs=1e-5)
     line = _paired_lines({"sgctr_best_k_on_test": 1, "paired_vs": {"lr": p}})[0]
     assert "lr: +0.0167 ± 0.0145 (s.e.), SGCTR ahead in 2/3 seeds" in line
-    assert "(s.e.)" not in _paired_lines({"sgctr_best_k_on_test": 1, "paired_vs": {"lr": paired(per_seed[:1], "sgctr_k1", "lr")}})[0]
+    one = paired(per_seed[:1], "sgctr_k1", "lr")
+    assert one["se"] is None and json.loads(json.dumps(one)) == one  # one seed: no s.e., still valid JSON
+    assert "(s.e.)" not in _paired_lines({"sgctr_best_k_on_test": 1, "paired_vs": {"lr": one}})[0]
