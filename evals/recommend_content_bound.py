@@ -60,8 +60,8 @@ def design(rows: list[dict], vectors: dict[str, np.ndarray], history: dict[str, 
         x = np.array([[cf, ctr, ev] for _, cf, ctr, ev in items], dtype=np.float64)
         x[:, 1] = logit(x[:, 1])
         cands = np.stack([vectors.get(str(i), np.zeros(dim)) for i, *_ in items])
-        hist = np.stack([vectors[str(i)] for i in history.get(row["user"], []) if str(i) in vectors] or [np.zeros((0, dim))])
-        lists.append(np.hstack([x, content_features(cands, hist.reshape(-1, dim))]))
+        hist = np.array([vectors[str(i)] for i in history.get(row["user"], []) if str(i) in vectors]).reshape(-1, dim)
+        lists.append(np.hstack([x, content_features(cands, hist)]))
         answers.append([str(it[0]) for it in items].index(str(row["positive"])))
     return lists, answers
 
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     features = args.features or here / "reports" / f"recommend_weights_{args.data}" / "features.jsonl"
     if not features.is_file():
         raise SystemExit(f"error: {features}: not found (run python -m placecell.evals.recommend_weights first)")
-    rows = [{"user": r["key"], **r["value"]} for r in map(json.loads, features.read_text(encoding="utf-8").splitlines()) if r]
+    records = [line for line in features.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [{"user": r["key"], **r["value"]} for r in map(json.loads, records)]
     try:
         ev = R.load_eval_data(args.data, None)
     except InputError as exc:
