@@ -9,8 +9,10 @@ STAMP  := $(VENV)/.placecell-installed
 LLAMA_REQ := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
 LLAMA_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 
-# exit 0 when the installed llama-cpp-python was compiled with AMX kernels
-export AMX_IN_BUILD := import sys, llama_cpp; sys.exit(0 if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() else 1)
+# exit 0 when the installed llama-cpp-python was compiled with AMX kernels (placecell's own check;
+# on a fresh .venv placecell is not installed yet, the import fails and nothing is rebuilt: correct,
+# since that build was just made without AMX)
+export AMX_IN_BUILD := import sys; from placecell.tools.llm.llamacpp import build_has_amx; sys.exit(0 if build_has_amx() else 1)
 
 .PHONY: demo test test-slow install clean
 

@@ -50,19 +50,16 @@ def content_features(candidates: np.ndarray, history: np.ndarray) -> np.ndarray:
 
 
 def design(rows: list[dict], vectors: dict[str, np.ndarray], history: dict[str, list[str]]):
-    """Per probe user, (candidates x FEATURES) and the held-out item's row."""
-    from placecell.tools.recsys_nodes import logit
+    """Per probe user, (candidates x FEATURES) and the held-out item's row: recommend_weights'
+    design plus the two content columns."""
+    from placecell.evals.recommend_weights import design as base_design
 
     dim = len(next(iter(vectors.values())))
-    lists, answers = [], []
-    for row in rows:
-        items = row["items"]
-        x = np.array([[cf, ctr, ev] for _, cf, ctr, ev in items], dtype=np.float64)
-        x[:, 1] = logit(x[:, 1])
-        cands = np.stack([vectors.get(str(i), np.zeros(dim)) for i, *_ in items])
-        hist = np.array([vectors[str(i)] for i in history.get(row["user"], []) if str(i) in vectors]).reshape(-1, dim)
-        lists.append(np.hstack([x, content_features(cands, hist)]))
-        answers.append([str(it[0]) for it in items].index(str(row["positive"])))
+    lists, answers = base_design(rows)
+    for i, row in enumerate(rows):
+        cands = np.stack([vectors.get(str(item[0]), np.zeros(dim)) for item in row["items"]])
+        hist = np.array([vectors[str(h)] for h in history.get(row["user"], []) if str(h) in vectors]).reshape(-1, dim)
+        lists[i] = np.hstack([lists[i], content_features(cands, hist)])
     return lists, answers
 
 
