@@ -54,9 +54,10 @@ def ingest(
             elif chunk.get("event") == "extract" and task is not None:
                 progress.update(task, completed=chunk["done"], rate=chunk["passages_per_s"])
     seconds = time.perf_counter() - start
-    if not result.get("loaded") and not as_json:
-        # One line that names every problem, not the warnings, a zero summary and the error again.
-        raise InputError("nothing was ingested: " + ("; ".join(result.get("warnings", [])) or "no input"))
+    nothing = None if result.get("loaded") else InputError(
+        "nothing was ingested: " + ("; ".join(result.get("warnings", [])) or "no input"))
+    if nothing and not as_json:
+        raise nothing  # one line that names every problem, not the warnings, a zero summary and it again
     for w in result.get("warnings", []):
         warn(w)
     summary = {k: result.get(k) for k in ("loaded", "passages", "new_passages", "extracted", "cached", "extraction_failed")}
@@ -72,8 +73,8 @@ def ingest(
             f"({summary['cached']} cached, {summary['extraction_failed'] or 0} failed) in {seconds:.1f}s; "
             f"KG: {kg.get('entities', 0)} entities, {kg.get('triples', 0)} triples, {kg.get('aliases', 0)} aliases",
             markup=False)
-    if not result.get("loaded"):
-        raise InputError("nothing was ingested: " + ("; ".join(result.get("warnings", [])) or "no input"))
+    if nothing:
+        raise nothing
 
 
 @app.command()
