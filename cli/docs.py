@@ -103,6 +103,7 @@ def ask(
     fuse_bm25: bool = typer.Option(QAContext.fuse_bm25, "--fuse-bm25/--no-fuse-bm25", help="neuropath scored mode: fuse its ranking with BM25 (reciprocal rank)"),
     path_probe: str = typer.Option(QAContext.path_probe, "--path-probe", help="neuropath scored mode: none (no LLM path calls: similarity + structure) | each (a yes/no LLM probe per path) | list"),
     reason_rounds: int = typer.Option(QAContext.reason_rounds, "--reason-rounds", min=0, max=5, help="neuropath scored mode: rounds that end with an LLM reasoning call; later rounds reuse the last one"),
+    cover_entities: bool = typer.Option(QAContext.cover_entities, "--cover-entities/--no-cover-entities", help="neuropath scored mode: rank first the pair of top passages that mention the most question entities"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -118,7 +119,7 @@ def ask(
     if path_probe not in PROBES:
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
     ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
-                    reason_rounds=reason_rounds)
+                    reason_rounds=reason_rounds, cover_entities=cover_entities)
     answer_question(question, ctx, as_json=as_json, model=model, home=home)
 
 

@@ -279,7 +279,7 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert (fused.path_probe, plain.path_probe) == ("each", "each")
     noprobe = qa_context("neuropath_bm25_noprobe", True)
     assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
-    assert len(DEFAULT_METHODS) == 9 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
+    assert len(DEFAULT_METHODS) == 10 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
     assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
     lean = qa_context("neuropath_bm25_lean", True)
     assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)

@@ -134,3 +134,20 @@ def test_an_entity_with_numbers_links_only_to_one_sharing_a_number():
     assert npath.link_seeds(kg, embed, ["1946-92"]) == ["1946"]
     assert npath.link_seeds(kg, embed, ["2001"]) == []  # no entity shares a number: no seed
     assert npath.link_seeds(kg, embed, ["politician", "1964"]) == ["politician", "1964 05 17"]
+
+
+def test_cover_entities_first_puts_the_pair_that_mentions_most_question_entities_first():
+    texts = {"a": "Travis Parrott\nTravis Parrott is an American tennis player.",
+             "b": "Travis Parrott (born 1980) won the ATP doubles title.",
+             "c": "Menno Oosting\nMenno Oosting was a Dutch tennis player.",
+             "d": "Tennis is a racket sport.",
+             "e": "Oostingen is a village."}  # a name inside another word is no mention
+    ranking = ["a", "b", "d", "e", "c"]
+    entities = ["Travis Parrott", "Menno Oosting"]
+    assert npath.cover_entities_first(ranking, texts, entities) == ["a", "c", "b", "d", "e"]
+    # Ties in coverage keep the best-ranked pair; no entity mentioned anywhere changes nothing.
+    assert npath.cover_entities_first(ranking, texts, ["Travis Parrott"]) == ranking
+    assert npath.cover_entities_first(ranking, texts, ["Roger Federer"]) == ranking
+    assert npath.cover_entities_first(ranking, texts, []) == ranking
+    # Only the top `pool` passages are candidates.
+    assert npath.cover_entities_first(ranking, texts, entities, pool=4) == ranking

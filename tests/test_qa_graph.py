@@ -131,6 +131,28 @@ def test_bm25_fusion_reorders_the_neuropath_ranking_by_reciprocal_rank(tmp_path,
     assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method is never fused
 
 
+def test_cover_entities_ranks_first_the_pair_that_mentions_the_question_entities(tmp_path, small_llm, monkeypatch):
+    from placecell.agents.qa import neuropath
+    from placecell.tools import retrievers
+
+    monkeypatch.setattr(neuropath, "query_entities", lambda llm, q: ["Longleat Safari Park", "Gary Groth"])
+    b = _backends(tmp_path, small_llm)
+    plain, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, fuse_bm25=False)
+    titles = {p.id: p.title for p in b.get_registry().all()}
+    groth = next(pid for pid, t in titles.items() if t == "Gary Groth")
+    lexical = [pid for pid in plain["ranking"] if pid != groth] + [groth]  # the Groth passage last
+    monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
+    fused, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)
+    covered, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, cover_entities=True)
+    assert groth in fused["ranking"][2:]
+    # The passage naming Longleat Safari Park stays first; Gary Groth's passage joins it.
+    assert covered["ranking"][:2] == [fused["ranking"][0], groth]
+    assert sorted(covered["ranking"]) == sorted(fused["ranking"]) and covered["paths"] == fused["paths"]
+    faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, cover_entities=True)
+    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4)
+    assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method stays as published
+
+
 def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):
     from placecell.tools.llm import usage_scope
 

@@ -283,3 +283,25 @@ def candidate_passages(paths: list[dict]) -> list[str]:
             if pid not in out:
                 out.append(pid)
     return out
+
+
+def cover_entities_first(ranking: list[str], texts: dict[str, str], entities: list[str], pool: int = 10) -> list[str]:
+    """Put first the pair of passages (among the top `pool`) that together mention the most query
+    entities; ties go to the pair ranked highest (lowest rank sum); the rest keeps its order.
+
+    A multi-hop answer needs a passage per entity it joins ("Were X and Y both ...?" needs X's and
+    Y's), while the fused ranking tends to put two passages about the same entity first.
+    Mentions are whole-word matches of the normalised name in the normalised passage text.
+    """
+    names = {n for n in (normalize_entity(e) for e in entities) if n}
+    top = ranking[:pool]
+    if len(top) < 3 or not names:
+        return ranking
+    mentioned = {pid: {n for n in names if f" {n} " in f" {normalize_entity(texts.get(pid, ''))} "} for pid in top}
+    best, pair = None, None
+    for i in range(len(top)):
+        for j in range(i + 1, len(top)):
+            key = (len(mentioned[top[i]] | mentioned[top[j]]), -(i + j))
+            if best is None or key > best:
+                best, pair = key, [top[i], top[j]]
+    return pair + [pid for pid in ranking if pid not in pair]

@@ -93,6 +93,9 @@ def make_nodes(backends: Backends):
             # Faithful mode stays the paper's method, unfused.
             fused = rrf([[(pid, 0.0) for pid in ranking], bm25(state["question"], backends, ctx.rank_k)], ctx.rank_k)
             ranking = [pid for pid, _ in fused]
+        if ctx.cover_entities and ctx.mode == "scored":
+            texts = {pid: p.text for pid, p in backends.get_registry().get_many(ranking).items()}
+            ranking = npath.cover_entities_first(ranking, texts, state.get("entities", []))
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
         return {"ranking": ranking, "paths": used}
 
