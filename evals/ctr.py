@@ -224,8 +224,8 @@ def report_markdown(r: dict) -> str:
         f"- Fields: {', '.join(r['fields'])}.",
         f"- Seeds: {r['seeds']} (model init, validation share{', test split' if r['data'] == 'ipinyou' else ''}, corruption); "
         f"SGCTR up to {r['epochs_max']} epochs with early stopping on validation AUC (FM: on validation log-loss)"
-        + ("; SGCTR's first-order weights start from an L2 logistic regression (`--linear-init lr`; the start "
-           "counts as epoch 0 for early stopping)." if r.get("sgctr_linear_init") == "lr" else "."),
+        + ("; SGCTR's first-order weights start from an L2 logistic regression and its deep terms' outputs from "
+           "zero (`--linear-init lr`; the start counts as epoch 0 for early stopping)." if r.get("sgctr_linear_init") == "lr" else "."),
         f"- Corrupted test: each cell replaced with probability {r['corrupt_rate']} by the same field's value in a random training row.",
         "",
         "## Clean test",

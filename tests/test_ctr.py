@@ -91,6 +91,15 @@ def test_linear_init_lr_starts_from_a_logistic_regression(tmp_path):
     assert not zero_w.any() and abs(zero_auc - 0.5) < 0.1  # untrained: no signal
     assert lr_w.any() and lr_auc > 0.65  # site and slot weights carry the clicks
 
+    # The start is the LR itself: the deep terms add nothing to its logit until they are trained.
+    import torch
+
+    trained = train_sgctr(train, TrainConfig(epochs=0, seed=0, linear_init="lr"), small)
+    ids = torch.as_tensor(trained.encoder.transform(test.values))
+    with torch.no_grad():
+        lr_logit = trained.model.first_order(ids).squeeze(-1).sum(1) + trained.model.mlp[-1].bias
+        np.testing.assert_allclose(trained.model.logits(ids).numpy(), lr_logit.numpy(), atol=0.02)  # the FM term: ~1e-3
+
 
 def test_onnx_scores_match_torch(tiny_model):
     from placecell.tools.ctr.scorer import CTRScorer
