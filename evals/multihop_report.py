@@ -43,8 +43,8 @@ def kg_line(kg: dict) -> str:
 
 
 METHOD_NOTES = {
-    "neuropath_bm25_lean": "NeuroPath as `placecell ask` runs it: scored paths without LLM probes (similarity + structure), one reasoning call after hop 1, final ranking fused with BM25",
-    "neuropath_bm25_lean_cover": "neuropath_bm25_lean, then the pair of top-10 passages that mention the most question entities ranked first (`ask --cover-entities`)",
+    "neuropath_bm25_lean": "scored paths without LLM probes (similarity + structure), one reasoning call after hop 1, final ranking fused with BM25 (`ask --no-cover-entities`; the default until 2026-11-27)",
+    "neuropath_bm25_lean_cover": "NeuroPath as `placecell ask` runs it: neuropath_bm25_lean, then the pair of top-10 passages that mention the most question entities ranked first",
     "neuropath_bm25": "scored path judging with a yes/no LLM probe per path and a reasoning call per hop, fused with BM25 (`ask --path-probe each --reason-rounds 2`; the default until 2026-11-26)",
     "neuropath": "as neuropath_bm25, the paths' own ranking (`ask --path-probe each --reason-rounds 2 --no-fuse-bm25`)",
     "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",

@@ -283,9 +283,12 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
     lean = qa_context("neuropath_bm25_lean", True)
     assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)
-    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean"  # what `ask` runs
+    assert lean.cover_entities is False and qa_context("neuropath_faithful", True).cover_entities is False
+    cover = qa_context("neuropath_bm25_lean_cover", True)
+    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean_cover"  # what `ask` runs
     default = QAContext()
-    assert (default.path_probe, default.reason_rounds, default.fuse_bm25) == (lean.path_probe, lean.reason_rounds, True)
+    assert (default.path_probe, default.reason_rounds, default.fuse_bm25, default.cover_entities) == (
+        cover.path_probe, cover.reason_rounds, cover.fuse_bm25, cover.cover_entities) == ("none", 1, True, True)
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):

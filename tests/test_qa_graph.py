@@ -142,8 +142,8 @@ def test_cover_entities_ranks_first_the_pair_that_mentions_the_question_entities
     groth = next(pid for pid, t in titles.items() if t == "Gary Groth")
     lexical = [pid for pid in plain["ranking"] if pid != groth] + [groth]  # the Groth passage last
     monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
-    fused, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)
-    covered, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, cover_entities=True)
+    fused, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, cover_entities=False)
+    covered, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)  # on by default
     assert groth in fused["ranking"][2:]
     # The passage naming Longleat Safari Park stays first; Gary Groth's passage joins it.
     assert covered["ranking"][:2] == [fused["ranking"][0], groth]
