@@ -23,8 +23,8 @@ from typing import Callable
 from placecell.errors import InputError
 from placecell.evals import multihop_metrics as metrics
 
-METHODS = ("neuropath_bm25_lean_cover", "neuropath_bm25_lean", "neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid",
-           "ppr", "ircot", "neuropath_bm25_noprobe")
+METHODS = ("neuropath_bm25_lean_cover", "neuropath_bm25_lean", "neuropath", "neuropath_faithful", "neuropath_bm25",
+           "dense", "bm25", "hybrid", "ppr", "ircot", "neuropath_bm25_noprobe")
 # neuropath_bm25_lean_cover is what `ask` runs by default: scored paths without per-path LLM probes, one
 # reasoning call (after hop 1), the final ranking fused with BM25, then the pair of top passages that
 # mention the most question entities first (QAContext.cover_entities). neuropath_bm25_lean is the
