@@ -15,6 +15,9 @@ Two judges decide which paths are valid and which to expand:
   the tokens for a few points of recall either way); the model still writes the reasoning chain
   and what is missing (once, after hop 1, by default), which steers the next hop and drives
   post-retrieval completion.
+
+After completion (and the BM25 fusion) the scored mode puts first the pair of top passages that
+mention the most question entities (`cover_entities_first`); the faithful mode ranks as published.
 """
 
 from __future__ import annotations
