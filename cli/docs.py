@@ -158,6 +158,9 @@ def _show_step(event: dict) -> None:
     elif kind == "paths":
         for p in event["valid"][:3]:
             err_console.print(f"hop {event['hop']}: {p}", markup=False)
+    elif kind == "cover":
+        titles = "; ".join(event["titles"])
+        err_console.print(f"first, the two passages that name the most question entities: {titles}", markup=False)
 
 
 DEMO_QUESTION = "Longleat Safari Park is the grounds of the home of the politician who was styled as what title between 1946-92?"

@@ -142,11 +142,16 @@ def test_cover_entities_ranks_first_the_pair_that_mentions_the_question_entities
     groth = next(pid for pid, t in titles.items() if t == "Gary Groth")
     lexical = [pid for pid in plain["ranking"] if pid != groth] + [groth]  # the Groth passage last
     monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
-    fused, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, cover_entities=False)
-    covered, _ = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)  # on by default
+    fused, fused_events = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4, cover_entities=False)
+    covered, events = _run(b, method="neuropath", mode="scored", answer=False, rank_k=4)  # on by default
     assert groth in fused["ranking"][2:]
     # The passage naming Longleat Safari Park stays first; Gary Groth's passage joins it.
     assert covered["ranking"][:2] == [fused["ranking"][0], groth]
+    # The stream says so (the CLI prints it), with the titles of the new top two.
+    cover_events = [e for e in events if e.get("event") == "cover"]
+    assert [e["passage_ids"] for e in cover_events] == [covered["ranking"][:2]]
+    assert cover_events[0]["titles"] == ["Longleat", "Gary Groth"]
+    assert not [e for e in fused_events if e.get("event") == "cover"]
     assert sorted(covered["ranking"]) == sorted(fused["ranking"]) and covered["paths"] == fused["paths"]
     faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, cover_entities=True)
     faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4)
@@ -207,3 +212,10 @@ def test_kg_model_id_reads_the_knowledge_graph_another_model_extracted(tmp_path,
     assert b.load_kg(small_llm.model_id).n_triples() == sum(len(t) for t in TRIPLES.values())
     result, _ = _run(b, method="neuropath", mode="scored", answer=False)
     assert result["paths"] and not any("dense retrieval only" in n for n in result.get("notes", []))
+
+
+def test_ask_prints_why_the_top_two_changed(capsys):
+    from placecell.cli.docs import _show_step
+
+    _show_step({"event": "cover", "passage_ids": ["p1", "p2"], "titles": ["Travis Parrott", "Menno Oosting"]})
+    assert "name the most question entities: Travis Parrott; Menno Oosting" in capsys.readouterr().err

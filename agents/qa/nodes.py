@@ -94,8 +94,12 @@ def make_nodes(backends: Backends):
             fused = rrf([[(pid, 0.0) for pid in ranking], bm25(state["question"], backends, ctx.rank_k)], ctx.rank_k)
             ranking = [pid for pid, _ in fused]
         if ctx.cover_entities and ctx.mode == "scored":
-            texts = {pid: p.text for pid, p in backends.get_registry().get_many(ranking).items()}
+            rows = backends.get_registry().get_many(ranking)
+            fused_order = ranking
+            texts = {pid: p.text for pid, p in rows.items()}
             ranking = npath.cover_entities_first(ranking, texts, state.get("entities", []))
+            if ranking[:2] != fused_order[:2]:  # say why the top two changed
+                emit({"event": "cover", "passage_ids": ranking[:2], "titles": [rows[pid].title for pid in ranking[:2]]})
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
         return {"ranking": ranking, "paths": used}
 
