@@ -300,7 +300,8 @@ def cover_entities_first(ranking: list[str], texts: dict[str, str], entities: li
     top = ranking[:pool]
     if len(top) < 3 or not names:
         return ranking
-    mentioned = {pid: {n for n in names if f" {n} " in f" {normalize_entity(texts.get(pid, ''))} "} for pid in top}
+    padded = {pid: f" {normalize_entity(texts.get(pid, ''))} " for pid in top}  # each text normalised once
+    mentioned = {pid: {n for n in names if f" {n} " in padded[pid]} for pid in top}
     best, pair = None, None
     for i in range(len(top)):
         for j in range(i + 1, len(top)):
