@@ -104,6 +104,7 @@ def ask(
     path_probe: str = typer.Option(QAContext.path_probe, "--path-probe", help="neuropath scored mode: none (no LLM path calls: similarity + structure) | each (a yes/no LLM probe per path) | list"),
     reason_rounds: int = typer.Option(QAContext.reason_rounds, "--reason-rounds", min=0, max=5, help="neuropath scored mode: rounds that end with an LLM reasoning call; later rounds reuse the last one"),
     cover_entities: bool = typer.Option(QAContext.cover_entities, "--cover-entities/--no-cover-entities", help="neuropath scored mode: rank first the pair of top passages that mention the most question entities"),
+    title_links: bool = typer.Option(QAContext.title_links, "--title-links/--no-title-links", help="neuropath scored mode: after the top two passages, rank the passages whose titles they name"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -119,7 +120,7 @@ def ask(
     if path_probe not in PROBES:
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
     ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
-                    reason_rounds=reason_rounds, cover_entities=cover_entities)
+                    reason_rounds=reason_rounds, cover_entities=cover_entities, title_links=title_links)
     answer_question(question, ctx, as_json=as_json, model=model, home=home)
 
 
@@ -161,6 +162,9 @@ def _show_step(event: dict) -> None:
     elif kind == "cover":
         titles = "; ".join(event["titles"])
         err_console.print(f"first, the two passages that name the most question entities: {titles}", markup=False)
+    elif kind == "links":
+        err_console.print(f"next, the passages {'; '.join(event['from'])} names: {'; '.join(event['titles'])}",
+                          markup=False)
 
 
 DEMO_QUESTION = "Longleat Safari Park is the grounds of the home of the politician who was styled as what title between 1946-92?"

@@ -289,6 +289,10 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     default = QAContext()
     assert (default.path_probe, default.reason_rounds, default.fuse_bm25, default.cover_entities) == (
         cover.path_probe, cover.reason_rounds, cover.fuse_bm25, cover.cover_entities) == ("none", 1, True, True)
+    links = qa_context("neuropath_bm25_lean_cover_links", True)
+    assert (links.path_probe, links.reason_rounds, links.fuse_bm25, links.cover_entities, links.title_links) == (
+        "none", 1, True, True, True)
+    assert cover.title_links is False and lean.title_links is False
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):

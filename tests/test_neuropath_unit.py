@@ -151,3 +151,35 @@ def test_cover_entities_first_puts_the_pair_that_mentions_most_question_entities
     assert npath.cover_entities_first(ranking, texts, []) == ranking
     # Only the top `pool` passages are candidates.
     assert npath.cover_entities_first(ranking, texts, entities, pool=4) == ranking
+
+
+def test_follow_title_links_puts_the_passages_the_top_one_names_next():
+    passages = {"song": ("You'll Never Find Another Love like Mine",
+                         "You'll Never Find Another Love like Mine\nA song by Lou Rawls, on All Things in Time "
+                         "(1976). Produced in Philadelphia; rawlsville and philadelphia in lower case are no links."),
+                "rawls": ("Lou Rawls", "Lou Rawls\nLou Rawls was an American singer."),
+                "album": ("All Things in Time (album)", "All Things in Time (album)\nThe tenth album of Lou Rawls."),
+                "philly": ("Philadelphia", "Philadelphia\nPhiladelphia is a city in Pennsylvania."),
+                "rawlsville": ("Rawlsville", "Rawlsville\nA town."),  # named in lower case only: no link
+                "other": ("Capitol Records", "Capitol Records\nA record label.")}
+    from placecell.tools.retrievers import title_key
+
+    index: dict[str, list[str]] = {}
+    for pid, (title, _) in passages.items():
+        index.setdefault(title_key(title), []).append(pid)
+    assert title_key("All Things in Time (album)") == "all things in time"
+    ranking = ["song", "other", "philly", "rawlsville"]
+    # Named passages in the ranking keep their order and come first, then the caller's outside
+    # order; the limit caps them; the rest of the ranking follows unchanged.
+    new, linked = npath.follow_title_links(ranking, passages, index, outside=["album", "rawls"], anchors=1, limit=2)
+    assert linked == ["philly", "album"]
+    assert new == ["song", "philly", "album", "other", "rawlsville"]
+    new, linked = npath.follow_title_links(ranking, passages, index, outside=["album", "rawls"], anchors=1, limit=3)
+    assert linked == ["philly", "album", "rawls"]
+    # A passage's own title is no link, and a top passage that names nothing changes nothing.
+    assert npath.follow_title_links(["rawls", "other"], passages, index, outside=["album"], anchors=1) == (
+        ["rawls", "other"], [])
+    assert npath.follow_title_links([], passages, index) == ([], [])
+    # By default links come from the top two and go after both.
+    new, linked = npath.follow_title_links(["other", "album", "philly"], passages, index, outside=["rawls"])
+    assert (new, linked) == (["other", "album", "rawls", "philly"], ["rawls"])

@@ -158,6 +158,36 @@ def test_cover_entities_ranks_first_the_pair_that_mentions_the_question_entities
     assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method stays as published
 
 
+def test_title_links_put_the_passage_the_top_two_name_third(tmp_path, small_llm, monkeypatch):
+    from placecell.tools import retrievers
+
+    b = _backends(tmp_path, small_llm)
+    # A passage titled with a name the Longleat passage's body uses: the next hop's page.
+    text = "Longleat Safari Park\nLongleat Safari Park opened in 1966, the first drive-through safari park outside Africa."
+    park = Passage(passage_id(text), "Longleat Safari Park", text)
+    b.get_registry().add_many([park])
+    b.get_vectors().upsert([park.id], [text], [{"title": park.title}], b.get_embedder().embed([text]))
+    titles = {p.id: p.title for p in b.get_registry().all()}
+    longleat = next(pid for pid, t in titles.items() if t == "Longleat")
+    # BM25 puts Longleat first and the park last, so the fused ranking leaves the park out of the top two.
+    lexical = [longleat] + [pid for pid in titles if pid not in (longleat, park.id)] + [park.id]
+    monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
+    settings = dict(method="neuropath", mode="scored", answer=False, rank_k=5, cover_entities=False)
+    plain, plain_events = _run(b, **settings)
+    linked, events = _run(b, title_links=True, **settings)
+    assert plain["ranking"][0] == longleat and park.id not in plain["ranking"][:3]
+    assert linked["ranking"][:2] == plain["ranking"][:2]  # the top two stay
+    assert linked["ranking"][2] == park.id  # "Longleat Safari Park is on its grounds" links to it
+    assert sorted(linked["ranking"]) == sorted(plain["ranking"]) and linked["paths"] == plain["paths"]
+    link_events = [e for e in events if e.get("event") == "links"]
+    assert link_events == [{"event": "links", "from": [titles[pid] for pid in plain["ranking"][:2]],
+                            "passage_ids": [park.id], "titles": ["Longleat Safari Park"]}]
+    assert not [e for e in plain_events if e.get("event") == "links"]
+    faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5, title_links=True)
+    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5)
+    assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method stays as published
+
+
 def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):
     from placecell.tools.llm import usage_scope
 
@@ -214,8 +244,10 @@ def test_kg_model_id_reads_the_knowledge_graph_another_model_extracted(tmp_path,
     assert result["paths"] and not any("dense retrieval only" in n for n in result.get("notes", []))
 
 
-def test_ask_prints_why_the_top_two_changed(capsys):
+def test_ask_prints_why_the_top_passages_changed(capsys):
     from placecell.cli.docs import _show_step
 
     _show_step({"event": "cover", "passage_ids": ["p1", "p2"], "titles": ["Travis Parrott", "Menno Oosting"]})
     assert "name the most question entities: Travis Parrott; Menno Oosting" in capsys.readouterr().err
+    _show_step({"event": "links", "from": ["Longleat"], "passage_ids": ["p3"], "titles": ["Longleat Safari Park"]})
+    assert "the passages Longleat names: Longleat Safari Park" in capsys.readouterr().err

@@ -9,8 +9,8 @@ Every retriever is `fn(question, backends, k, **kw) -> [(passage id, score), ...
   entities; passage score = sum of the PageRank mass of the passage's entities. Falls back to
   dense when the question yields no seeds (no entities, or a KG without triples).
 
-Indexes (the passage matrix, the BM25 index, the entity graph) are cached per registry or KG
-state, so a run of many questions builds each once.
+Indexes (the passage matrix, the BM25 index, the title index, the entity graph) are cached per
+registry or KG state, so a run of many questions builds each once.
 """
 
 from __future__ import annotations
@@ -118,6 +118,34 @@ def bm25(question: str, backends, k: int = 10, **_) -> Ranking:
     if index is None:
         return []
     return _top(ids, np.asarray(index.get_scores(tokenize(question)), dtype=float), k)
+
+
+# -- titles -----------------------------------------------------------------------------
+_QUALIFIER = re.compile(r"\s*\([^)]*\)\s*$")
+
+
+def title_key(title: str) -> str:
+    """A title the way another passage would name it: a trailing "(... album)" qualifier dropped,
+    then NeuroPath's entity normalisation."""
+    from placecell.tools.stores.kg import normalize_entity
+
+    return normalize_entity(_QUALIFIER.sub("", str(title)))
+
+
+def title_index(backends) -> dict[str, list[str]]:
+    """title key -> ids of the passages with that title (bare numbers are left out: a year is not a
+    name worth following)."""
+    registry = backends.get_registry()
+
+    def build():
+        index: dict[str, list[str]] = {}
+        for passage in registry.all():
+            key = title_key(passage.title)
+            if key and not key.isdigit():
+                index.setdefault(key, []).append(passage.id)
+        return index
+
+    return _cached("titles", registry, build)
 
 
 # -- hybrid -----------------------------------------------------------------------------

@@ -309,3 +309,53 @@ def cover_entities_first(ranking: list[str], texts: dict[str, str], entities: li
             if best is None or key > best:
                 best, pair = key, [top[i], top[j]]
     return pair + [pid for pid in ranking if pid not in pair]
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+# Links from the top two passages (the pair cover_entities_first chose, so R@2 is untouched) fill
+# ranks 3-5: chosen on the held-out sets, not the slices (evals/RESULTS.md, "Follow title links").
+LINK_ANCHORS = 2
+LINK_LIMIT = 3
+
+
+def passage_body(title: str, text: str) -> str:
+    """A registry passage string without its leading title line (titled records store both)."""
+    return text[len(title) + 1:] if title and text.startswith(title + "\n") else text
+
+
+def follow_title_links(ranking: list[str], passages: dict[str, tuple[str, str]], index: dict[str, list[str]],
+                       outside: list[str] = (), anchors: int = LINK_ANCHORS, limit: int = LINK_LIMIT,
+                       pool: int = 10) -> tuple[list[str], list[str]]:
+    """Place right after the top `anchors` passages up to `limit` passages whose title those
+    passages name, like following a wiki link from the best passages to the next hop's page.
+
+    `passages`: id -> (title, text) for at least the anchors; `index`: title key -> ids
+    (`retrievers.title_index`). Linked passages already among the top `pool` keep their order and
+    come first; then those in `outside` (the caller's order: the completion query's dense ranking).
+    A passage's own title does not count as a link, nor does a mention in lower case. Returns (new
+    ranking, linked ids).
+    """
+    from placecell.tools.retrievers import title_key
+
+    top = ranking[:anchors]
+    if not top or not index:
+        return ranking, []
+    own = {title_key(passages[pid][0]) for pid in top}
+    tokens = _WORD.findall(" ".join(passage_body(*passages[pid]) for pid in top))
+    words = [t.lower() for t in tokens]
+    longest = min(max(len(key.split()) for key in index), 12)
+    named: set[str] = set()
+    for i, token in enumerate(tokens):
+        # A link is written as a name: a capital (or a digit) first. A file called "notes" is not
+        # linked from every passage that says "notes".
+        if not (token[0].isupper() or token[0].isdigit()):
+            continue
+        for n in range(1, min(longest, len(words) - i) + 1):
+            key = " ".join(words[i:i + n])
+            if key in index and key not in own:
+                named.update(index[key])
+    named -= set(top)
+    linked = [pid for pid in ranking[:pool] if pid in named]
+    linked += [pid for pid in outside if pid in named and pid not in linked]
+    linked = linked[:limit]
+    return top + linked + [pid for pid in ranking if pid not in top and pid not in linked], linked

@@ -80,13 +80,11 @@ def make_nodes(backends: Backends):
         ctx = _ctx(runtime)
         ranking = npath.candidate_passages(state.get("valid", []))
         query = " ".join(x for x in (state["question"], state.get("chain", ""), state.get("requirements", "")) if x)
-        from placecell.tools.retrievers import bm25, dense, rrf
+        from placecell.tools.retrievers import bm25, dense, rrf, title_index
 
         # Exact cosine over every passage, the same scorer as the dense baseline.
-        for pid, _ in dense(query, backends, ctx.rank_k + len(ranking)):
-            if pid not in ranking:
-                ranking.append(pid)
-        ranking = ranking[: ctx.rank_k]
+        by_query = [pid for pid, _ in dense(query, backends, None)]
+        ranking = (ranking + [pid for pid in by_query if pid not in ranking])[: ctx.rank_k]
         if ctx.fuse_bm25 and ctx.mode == "scored":
             # Paths from a 0.5B model's KG are noisy about which passage comes first; the question's
             # own words, matched lexically, anchor the top ranks (ties keep the path order).
@@ -100,6 +98,16 @@ def make_nodes(backends: Backends):
             ranking = npath.cover_entities_first(ranking, texts, state.get("entities", []))
             if ranking[:2] != fused_order[:2]:  # say why the top two changed
                 emit({"event": "cover", "passage_ids": ranking[:2], "titles": [rows[pid].title for pid in ranking[:2]]})
+        if ctx.title_links and ctx.mode == "scored":
+            anchors = ranking[: npath.LINK_ANCHORS]
+            rows = backends.get_registry().get_many(anchors)
+            ranking, linked = npath.follow_title_links(
+                ranking, {pid: (p.title, p.text) for pid, p in rows.items()}, title_index(backends), by_query)
+            ranking = ranking[: ctx.rank_k]
+            if linked:
+                titles = backends.get_registry().get_many(linked)
+                emit({"event": "links", "from": [rows[pid].title for pid in anchors],
+                      "passage_ids": linked, "titles": [titles[pid].title for pid in linked]})
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
         return {"ranking": ranking, "paths": used}
 

@@ -33,6 +33,9 @@ class QAContext:
     cover_entities: bool = field(default=True, metadata={
         "description": "neuropath scored mode: rank first the pair of top passages that mention the most "
                        "question entities (see evals/RESULTS.md, \"Cover the question's entities\")"})
+    title_links: bool = field(default=False, metadata={
+        "description": "neuropath scored mode: after the top two passages, rank the passages whose titles "
+                       "they name (see evals/RESULTS.md, \"Follow title links\")"})
     # The lean setting (no probes, one reasoning call) is the default since its slice runs passed the
     # rule written before them (evals/RESULTS.md, "NeuroPath lean"): a third of the tokens per question.
     path_probe: str = field(default="none", metadata={
