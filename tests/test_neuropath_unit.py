@@ -156,12 +156,14 @@ def test_cover_entities_first_puts_the_pair_that_mentions_most_question_entities
 def test_follow_title_links_puts_the_passages_the_top_one_names_next():
     passages = {"song": ("You'll Never Find Another Love like Mine",
                          "You'll Never Find Another Love like Mine\nA song by Lou Rawls, on All Things in Time "
-                         "(1976). Produced in Philadelphia; rawlsville and philadelphia in lower case are no links."),
+                         "(1976). Produced in Philadelphia; rawlsville and philadelphia in lower case are no links, "
+                         "the Rank Organisation is one."),
                 "rawls": ("Lou Rawls", "Lou Rawls\nLou Rawls was an American singer."),
                 "album": ("All Things in Time (album)", "All Things in Time (album)\nThe tenth album of Lou Rawls."),
                 "philly": ("Philadelphia", "Philadelphia\nPhiladelphia is a city in Pennsylvania."),
                 "rawlsville": ("Rawlsville", "Rawlsville\nA town."),  # named in lower case only: no link
-                "other": ("Capitol Records", "Capitol Records\nA record label.")}
+                "other": ("Capitol Records", "Capitol Records\nA record label."),
+                "rank": ("The Rank Organisation", "The Rank Organisation\nA British company.")}
     from placecell.tools.retrievers import title_key
 
     index: dict[str, list[str]] = {}
@@ -174,8 +176,9 @@ def test_follow_title_links_puts_the_passages_the_top_one_names_next():
     new, linked = npath.follow_title_links(ranking, passages, index, outside=["album", "rawls"], anchors=1, limit=2)
     assert linked == ["philly", "album"]
     assert new == ["song", "philly", "album", "other", "rawlsville"]
-    new, linked = npath.follow_title_links(ranking, passages, index, outside=["album", "rawls"], anchors=1, limit=3)
-    assert linked == ["philly", "album", "rawls"]
+    new, linked = npath.follow_title_links(ranking, passages, index, outside=["album", "rawls", "rank"], anchors=1,
+                                           limit=4)
+    assert linked == ["philly", "album", "rawls", "rank"]
     # A passage's own title is no link, and a top passage that names nothing changes nothing.
     assert npath.follow_title_links(["rawls", "other"], passages, index, outside=["album"], anchors=1) == (
         ["rawls", "other"], [])

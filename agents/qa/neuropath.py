@@ -332,8 +332,8 @@ def follow_title_links(ranking: list[str], passages: dict[str, tuple[str, str]],
     `passages`: id -> (title, text) for at least the anchors; `index`: title key -> ids
     (`retrievers.title_index`). Linked passages already among the top `pool` keep their order and
     come first; then those in `outside` (the caller's order: the completion query's dense ranking).
-    A passage's own title does not count as a link, nor does a mention in lower case. Returns (new
-    ranking, linked ids).
+    A passage's own title does not count as a link, nor does a mention all in lower case. Returns
+    (new ranking, linked ids).
     """
     from placecell.tools.retrievers import title_key
 
@@ -345,14 +345,13 @@ def follow_title_links(ranking: list[str], passages: dict[str, tuple[str, str]],
     words = [t.lower() for t in tokens]
     longest = min(max(len(key.split()) for key in index), 12)
     named: set[str] = set()
-    for i, token in enumerate(tokens):
-        # A link is written as a name: a capital (or a digit) first. A file called "notes" is not
-        # linked from every passage that says "notes".
-        if not (token[0].isupper() or token[0].isdigit()):
-            continue
+    # A link is written as a name: some word of it starts with a capital or a digit ("the Rank
+    # Organisation"). A file called "notes" is not linked from every passage that says "notes".
+    capital = [t[0].isupper() or t[0].isdigit() for t in tokens]
+    for i in range(len(words)):
         for n in range(1, min(longest, len(words) - i) + 1):
             key = " ".join(words[i:i + n])
-            if key in index and key not in own:
+            if key in index and key not in own and any(capital[i:i + n]):
                 named.update(index[key])
     named -= set(top)
     linked = [pid for pid in ranking[:pool] if pid in named]
