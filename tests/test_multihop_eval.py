@@ -279,20 +279,18 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert (fused.path_probe, plain.path_probe) == ("each", "each")
     noprobe = qa_context("neuropath_bm25_noprobe", True)
     assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
-    assert len(DEFAULT_METHODS) == 10 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
+    assert len(DEFAULT_METHODS) == 11 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
     assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
     lean = qa_context("neuropath_bm25_lean", True)
     assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)
     assert lean.cover_entities is False and qa_context("neuropath_faithful", True).cover_entities is False
     cover = qa_context("neuropath_bm25_lean_cover", True)
-    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean_cover"  # what `ask` runs
-    default = QAContext()
-    assert (default.path_probe, default.reason_rounds, default.fuse_bm25, default.cover_entities) == (
-        cover.path_probe, cover.reason_rounds, cover.fuse_bm25, cover.cover_entities) == ("none", 1, True, True)
+    assert (cover.cover_entities, cover.title_links, lean.title_links) == (True, False, False)
     links = qa_context("neuropath_bm25_lean_cover_links", True)
-    assert (links.path_probe, links.reason_rounds, links.fuse_bm25, links.cover_entities, links.title_links) == (
-        "none", 1, True, True, True)
-    assert cover.title_links is False and lean.title_links is False
+    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean_cover_links"  # what `ask` runs
+    default = QAContext()
+    settings = ("path_probe", "reason_rounds", "fuse_bm25", "cover_entities", "title_links")
+    assert [getattr(default, k) for k in settings] == [getattr(links, k) for k in settings] == ["none", 1, True, True, True]
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):

@@ -173,8 +173,8 @@ def test_title_links_put_the_passage_the_top_two_name_third(tmp_path, small_llm,
     lexical = [longleat] + [pid for pid in titles if pid not in (longleat, park.id)] + [park.id]
     monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in lexical][:k])
     settings = dict(method="neuropath", mode="scored", answer=False, rank_k=5, cover_entities=False)
-    plain, plain_events = _run(b, **settings)
-    linked, events = _run(b, title_links=True, **settings)
+    plain, plain_events = _run(b, title_links=False, **settings)
+    linked, events = _run(b, **settings)  # on by default
     assert plain["ranking"][0] == longleat and park.id not in plain["ranking"][:3]
     assert linked["ranking"][:2] == plain["ranking"][:2]  # the top two stay
     assert linked["ranking"][2] == park.id  # "Longleat Safari Park is on its grounds" links to it

@@ -17,7 +17,8 @@ Two judges decide which paths are valid and which to expand:
   post-retrieval completion.
 
 After completion (and the BM25 fusion) the scored mode puts first the pair of top passages that
-mention the most question entities (`cover_entities_first`); the faithful mode ranks as published.
+mention the most question entities (`cover_entities_first`) and can put after them the passages
+whose titles they name (`follow_title_links`); the faithful mode ranks as published.
 """
 
 from __future__ import annotations
