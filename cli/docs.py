@@ -105,6 +105,7 @@ def ask(
     reason_rounds: int = typer.Option(QAContext.reason_rounds, "--reason-rounds", min=0, max=5, help="neuropath scored mode: rounds that end with an LLM reasoning call; later rounds reuse the last one"),
     cover_entities: bool = typer.Option(QAContext.cover_entities, "--cover-entities/--no-cover-entities", help="neuropath scored mode: rank first the pair of top passages that mention the most question entities"),
     title_links: bool = typer.Option(QAContext.title_links, "--title-links/--no-title-links", help="neuropath scored mode: after the top two passages, rank the passages whose titles they name"),
+    link_depth: int = typer.Option(QAContext.link_depth, "--link-depth", min=1, max=2, help="title links: 1 = the passages the top two name; 2 = free places go to the passages those name"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -120,7 +121,8 @@ def ask(
     if path_probe not in PROBES:
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
     ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
-                    reason_rounds=reason_rounds, cover_entities=cover_entities, title_links=title_links)
+                    reason_rounds=reason_rounds, cover_entities=cover_entities, title_links=title_links,
+                    link_depth=link_depth)
     answer_question(question, ctx, as_json=as_json, model=model, home=home)
 
 

@@ -186,3 +186,14 @@ def test_follow_title_links_puts_the_passages_the_top_one_names_next():
     # By default links come from the top two and go after both.
     new, linked = npath.follow_title_links(["other", "album", "philly"], passages, index, outside=["rawls"])
     assert (new, linked) == (["other", "album", "rawls", "philly"], ["rawls"])
+    # Depth 2: a place the first links leave free goes to a passage they name (a third hop); a
+    # place they fill stays theirs.
+    chain = {"q": ("Question page", "Question page\nThe song is by Lou Rawls."),
+             "x": ("Unrelated", "Unrelated\nNothing here."),
+             **passages}
+    chain["rawls"] = ("Lou Rawls", "Lou Rawls\nLou Rawls recorded for Capitol Records.")
+    one = npath.follow_title_links(["q", "x", "philly"], chain, index, outside=["rawls", "other"])
+    two = npath.follow_title_links(["q", "x", "philly"], chain, index, outside=["rawls", "other"], depth=2)
+    assert one == (["q", "x", "rawls", "philly"], ["rawls"])
+    assert two == (["q", "x", "rawls", "other", "philly"], ["rawls", "other"])
+    assert npath.follow_title_links(["q", "x"], chain, index, outside=["rawls"], depth=2, limit=1)[1] == ["rawls"]

@@ -324,38 +324,48 @@ def passage_body(title: str, text: str) -> str:
     return text[len(title) + 1:] if title and text.startswith(title + "\n") else text
 
 
-def follow_title_links(ranking: list[str], passages: dict[str, tuple[str, str]], index: dict[str, list[str]],
-                       outside: list[str] = (), anchors: int = LINK_ANCHORS, limit: int = LINK_LIMIT,
+def _named_titles(sources: list[str], own: list[str], passages, index: dict[str, list[str]]) -> set[str]:
+    """Ids of the passages whose titles the `sources` passages name (the `own` passages excluded)."""
+    from placecell.tools.retrievers import title_key
+
+    own_titles = {title_key(passages[pid][0]) for pid in own}
+    tokens = _WORD.findall(" ".join(passage_body(*passages[pid]) for pid in sources))
+    words = [t.lower() for t in tokens]
+    # A link is written as a name: some word of it starts with a capital or a digit ("the Rank
+    # Organisation"). A file called "notes" is not linked from every passage that says "notes".
+    capital = [t[0].isupper() or t[0].isdigit() for t in tokens]
+    longest = min(max(len(key.split()) for key in index), 12)
+    named: set[str] = set()
+    for i in range(len(words)):
+        for n in range(1, min(longest, len(words) - i) + 1):
+            key = " ".join(words[i:i + n])
+            if key in index and key not in own_titles and any(capital[i:i + n]):
+                named.update(index[key])
+    return named - set(own)
+
+
+def follow_title_links(ranking: list[str], passages, index: dict[str, list[str]], outside: list[str] = (),
+                       anchors: int = LINK_ANCHORS, limit: int = LINK_LIMIT, depth: int = 1,
                        pool: int = 10) -> tuple[list[str], list[str]]:
     """Place right after the top `anchors` passages up to `limit` passages whose title those
     passages name, like following a wiki link from the best passages to the next hop's page.
 
-    `passages`: id -> (title, text) for at least the anchors; `index`: title key -> ids
-    (`retrievers.title_index`). Linked passages already among the top `pool` keep their order and
-    come first; then those in `outside` (the caller's order: the completion query's dense ranking).
-    A passage's own title does not count as a link, nor does a mention all in lower case. Returns
-    (new ranking, linked ids).
+    `passages`: id -> (title, text), a mapping that can look up any id it is asked for; `index`:
+    title key -> ids (`retrievers.title_index`). Linked passages already among the top `pool` keep
+    their order and come first; then those in `outside` (the caller's order: the completion query's
+    dense ranking). A passage's own title does not count as a link, nor does a mention all in lower
+    case. With `depth` 2, places the first links leave free go to the passages *they* name (a
+    third hop). Returns (new ranking, linked ids).
     """
-    from placecell.tools.retrievers import title_key
-
     top = ranking[:anchors]
     if not top or not index:
         return ranking, []
-    own = {title_key(passages[pid][0]) for pid in top}
-    tokens = _WORD.findall(" ".join(passage_body(*passages[pid]) for pid in top))
-    words = [t.lower() for t in tokens]
-    longest = min(max(len(key.split()) for key in index), 12)
-    named: set[str] = set()
-    # A link is written as a name: some word of it starts with a capital or a digit ("the Rank
-    # Organisation"). A file called "notes" is not linked from every passage that says "notes".
-    capital = [t[0].isupper() or t[0].isdigit() for t in tokens]
-    for i in range(len(words)):
-        for n in range(1, min(longest, len(words) - i) + 1):
-            key = " ".join(words[i:i + n])
-            if key in index and key not in own and any(capital[i:i + n]):
-                named.update(index[key])
-    named -= set(top)
-    linked = [pid for pid in ranking[:pool] if pid in named]
-    linked += [pid for pid in outside if pid in named and pid not in linked]
-    linked = linked[:limit]
+
+    def in_order(named: set[str]) -> list[str]:
+        found = [pid for pid in ranking[:pool] if pid in named]
+        return found + [pid for pid in outside if pid in named and pid not in found]
+
+    linked = in_order(_named_titles(top, top, passages, index))[:limit]
+    if depth > 1 and 0 < len(linked) < limit:
+        linked += in_order(_named_titles(linked, top + linked, passages, index))[: limit - len(linked)]
     return top + linked + [pid for pid in ranking if pid not in top and pid not in linked], linked

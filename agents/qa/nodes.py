@@ -100,14 +100,13 @@ def make_nodes(backends: Backends):
                 emit({"event": "cover", "passage_ids": ranking[:2], "titles": [rows[pid].title for pid in ranking[:2]]})
         if ctx.title_links and ctx.mode == "scored":
             anchors = ranking[: npath.LINK_ANCHORS]
-            rows = backends.get_registry().get_many(anchors)
-            ranking, linked = npath.follow_title_links(
-                ranking, {pid: (p.title, p.text) for pid, p in rows.items()}, title_index(backends), by_query)
+            passages = _PassageLookup(backends.get_registry())
+            ranking, linked = npath.follow_title_links(ranking, passages, title_index(backends), by_query,
+                                                       depth=ctx.link_depth)
             ranking = ranking[: ctx.rank_k]
             if linked:
-                titles = backends.get_registry().get_many(linked)
-                emit({"event": "links", "from": [rows[pid].title for pid in anchors],
-                      "passage_ids": linked, "titles": [titles[pid].title for pid in linked]})
+                emit({"event": "links", "from": [passages[pid][0] for pid in anchors],
+                      "passage_ids": linked, "titles": [passages[pid][0] for pid in linked]})
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
         return {"ranking": ranking, "paths": used}
 
@@ -144,6 +143,19 @@ def make_nodes(backends: Backends):
 
     return {"start": start, "ner": ner, "seed": seed, "expand": expand, "prune": prune, "judge": judge,
             "complete": complete, "retrieve": retrieve, "read": read}
+
+
+class _PassageLookup(dict):
+    """id -> (title, text), read from the registry the first time an id is asked for."""
+
+    def __init__(self, registry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def __missing__(self, pid: str) -> tuple[str, str]:
+        row = self.registry.get_many([pid])[pid]
+        self[pid] = (row.title, row.text)
+        return self[pid]
 
 
 def _judge_faithful(llm, state: QAState, shown: list[dict], expandable: set[int]) -> dict:

@@ -38,6 +38,9 @@ class QAContext:
     title_links: bool = field(default=True, metadata={
         "description": "neuropath scored mode: after the top two passages, rank the passages whose titles "
                        "they name (see evals/RESULTS.md, \"Follow title links\")"})
+    link_depth: int = field(default=1, metadata={
+        "description": "neuropath title links: 1 = the passages the top two name; 2 = places left free go "
+                       "to the passages those name (see evals/RESULTS.md, \"Follow title links\")"})
     # The lean setting (no probes, one reasoning call) is the default since its slice runs passed the
     # rule written before them (evals/RESULTS.md, "NeuroPath lean"): a third of the tokens per question.
     path_probe: str = field(default="none", metadata={
