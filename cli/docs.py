@@ -165,7 +165,7 @@ def _show_step(event: dict) -> None:
         titles = "; ".join(event["titles"])
         err_console.print(f"first, the two passages that name the most question entities: {titles}", markup=False)
     elif kind == "links":
-        err_console.print(f"next, the passages {'; '.join(event['from'])} names: {'; '.join(event['titles'])}",
+        err_console.print(f"next, the passages named in {'; '.join(event['from'])}: {'; '.join(event['titles'])}",
                           markup=False)
 
 

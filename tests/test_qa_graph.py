@@ -250,4 +250,4 @@ def test_ask_prints_why_the_top_passages_changed(capsys):
     _show_step({"event": "cover", "passage_ids": ["p1", "p2"], "titles": ["Travis Parrott", "Menno Oosting"]})
     assert "name the most question entities: Travis Parrott; Menno Oosting" in capsys.readouterr().err
     _show_step({"event": "links", "from": ["Longleat"], "passage_ids": ["p3"], "titles": ["Longleat Safari Park"]})
-    assert "the passages Longleat names: Longleat Safari Park" in capsys.readouterr().err
+    assert "the passages named in Longleat: Longleat Safari Park" in capsys.readouterr().err

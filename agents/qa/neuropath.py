@@ -334,7 +334,7 @@ def _named_titles(sources: list[str], own: list[str], passages, index: dict[str,
     # A link is written as a name: some word of it starts with a capital or a digit ("the Rank
     # Organisation"). A file called "notes" is not linked from every passage that says "notes".
     capital = [t[0].isupper() or t[0].isdigit() for t in tokens]
-    longest = min(max(len(key.split()) for key in index), 12)
+    longest = 12  # words in the longest title followed
     named: set[str] = set()
     for i in range(len(words)):
         for n in range(1, min(longest, len(words) - i) + 1):
