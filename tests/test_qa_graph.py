@@ -154,7 +154,7 @@ def test_cover_entities_ranks_first_the_pair_that_mentions_the_question_entities
     assert not [e for e in fused_events if e.get("event") == "cover"]
     assert sorted(covered["ranking"]) == sorted(fused["ranking"]) and covered["paths"] == fused["paths"]
     faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, cover_entities=True)
-    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4)
+    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=4, cover_entities=False)
     assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method stays as published
 
 
@@ -184,7 +184,7 @@ def test_title_links_put_the_passage_the_top_two_name_third(tmp_path, small_llm,
                             "passage_ids": [park.id], "titles": ["Longleat Safari Park"]}]
     assert not [e for e in plain_events if e.get("event") == "links"]
     faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5, title_links=True)
-    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5)
+    faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5, title_links=False)
     assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method stays as published
 
 
