@@ -26,6 +26,7 @@ def replay(report: Path, questions: list[dict], backends, methods: list[str] | N
     registry = backends.get_registry()
     passages = {p.id: (p.title, p.text) for p in registry.all()}
     index = title_index(backends)
+    by_question: dict[str, list[str]] = {}  # dense order per question, shared by every method
     out: dict[str, dict] = {}
     for path in sorted((report / "checkpoints").glob("*.jsonl")):
         if methods and path.stem not in methods:
@@ -39,8 +40,9 @@ def replay(report: Path, questions: list[dict], backends, methods: list[str] | N
             if not row:
                 continue
             gold = metrics.gold_items(q, "passage")
-            by_question = [pid for pid, _ in dense(q["question"], backends, None)]
-            linked, _ = follow_title_links(row["ranking"], passages, index, by_question)
+            if q["id"] not in by_question:
+                by_question[q["id"]] = [pid for pid, _ in dense(q["question"], backends, None)]
+            linked, _ = follow_title_links(row["ranking"], passages, index, by_question[q["id"]])
             for k in (2, 5):
                 before[f"recall@{k}"] += metrics.recall_at_k([passages[p][1] for p in row["ranking"]], gold, k)
                 after[f"recall@{k}"] += metrics.recall_at_k([passages[p][1] for p in linked], gold, k)

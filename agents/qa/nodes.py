@@ -91,16 +91,16 @@ def make_nodes(backends: Backends):
             # Faithful mode stays the paper's method, unfused.
             fused = rrf([[(pid, 0.0) for pid in ranking], bm25(state["question"], backends, ctx.rank_k)], ctx.rank_k)
             ranking = [pid for pid, _ in fused]
+        passages = _PassageLookup(backends.get_registry())  # read once, shared by the two steps below
         if ctx.cover_entities and ctx.mode == "scored":
-            rows = backends.get_registry().get_many(ranking)
+            passages.update({pid: (p.title, p.text) for pid, p in passages.registry.get_many(ranking).items()})
             fused_order = ranking
-            texts = {pid: p.text for pid, p in rows.items()}
+            texts = {pid: passages[pid][1] for pid in ranking}
             ranking = npath.cover_entities_first(ranking, texts, state.get("entities", []))
             if ranking[:2] != fused_order[:2]:  # say why the top two changed
-                emit({"event": "cover", "passage_ids": ranking[:2], "titles": [rows[pid].title for pid in ranking[:2]]})
+                emit({"event": "cover", "passage_ids": ranking[:2], "titles": [passages[pid][0] for pid in ranking[:2]]})
         if ctx.title_links and ctx.mode == "scored":
             anchors = ranking[: npath.LINK_ANCHORS]
-            passages = _PassageLookup(backends.get_registry())
             ranking, linked = npath.follow_title_links(ranking, passages, title_index(backends), by_query,
                                                        depth=ctx.link_depth)
             ranking = ranking[: ctx.rank_k]
