@@ -141,10 +141,12 @@ def answer_question(question: str, ctx: QAContext, *, as_json: bool, model: str 
             elif not as_json:
                 _show_step(chunk)
     out = {"answer": result.get("answer", ""), "citations": result.get("citations", []),
-           "paths": result.get("paths", []), "usage": usage.totals()}
+           "paths": result.get("paths", []), "notes": result.get("notes", []), "usage": usage.totals()}
     if as_json:
         print_json(out)
         return
+    for note in out["notes"]:  # fallbacks taken and stale stores, said once, after the path steps
+        err_console.print(f"note: {note}", markup=False)
     console.print(f"\n{out['answer'] or '(no answer)'}", markup=False)
     for i, c in enumerate(out["citations"], 1):
         console.print(f"  [{i}] {c['title']}  ({c['passage_id']})", markup=False)

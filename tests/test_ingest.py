@@ -45,7 +45,7 @@ def test_ask_json_shape_and_citations(small_model, home, corpus):
     run(["ingest", str(corpus), "--no-extract"], home, check=True)
     out = json.loads(run(["ask", "Who co-founded Fantagraphics Books?", "--method", "dense", "--json",
                           "--top-k", "2"], home, check=True).stdout)
-    assert set(out) == {"answer", "citations", "paths", "usage"}
+    assert set(out) == {"answer", "citations", "paths", "notes", "usage"}
     assert out["citations"][0]["title"] == "Gary Groth" and len(out["citations"]) == 2
     assert out["paths"] == []
     assert out["usage"]["llm_calls"] == 1 and out["usage"]["completion_tokens"] > 0

@@ -17,6 +17,31 @@ def test_normalize_entity_matches_neuropath():
     assert normalize_entity("Capitol-Records") == "capitol records"
 
 
+def test_normalize_entity_folds_latin_accents_and_keeps_other_scripts():
+    # A question typed without accents must meet the passage's accented name (it became "aschenbr del").
+    assert normalize_entity("Aschenbrödel") == normalize_entity("Aschenbrodel") == "aschenbrodel"
+    assert normalize_entity("Akinoshū Kenji") == "akinoshu kenji"
+    assert normalize_entity("Hans Næss, Łódź; Straße") == "hans naess lodz strasse"
+    # Letters of other scripts are names too: kept, not blanked (Cyrillic "й" keeps its mark).
+    assert normalize_entity("Йошкар-Ола") == "йошкар ола"
+    assert normalize_entity("東京 タワー") == "東京 タワー"
+    assert normalize_entity("snake_case") == "snake case"
+
+
+def test_kg_files_say_which_normalisation_made_them(tmp_path):
+    from placecell.tools.stores.kg import KG_VERSION
+
+    kg = KnowledgeGraph()
+    kg.add_passage("p1", [["Aschenbrödel", "written by", "Johann Strauss II"]])
+    kg.save(tmp_path / "kg.json")
+    loaded = KnowledgeGraph.load(tmp_path / "kg.json")
+    assert loaded.version == KG_VERSION and loaded.triples_with("aschenbrodel")
+    old = json.loads((tmp_path / "kg.json").read_text())
+    old.pop("version")  # files written before the version field said so are version 1
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert KnowledgeGraph.load(tmp_path / "old.json").version == 1 < KG_VERSION
+
+
 def test_kg_dedupes_and_remembers_passages():
     kg = KnowledgeGraph()
     assert kg.add_passage("p1", [["Lou Rawls", "signed with", "Capitol Records"], ["Lou Rawls", "signed with", "Capitol Records"],

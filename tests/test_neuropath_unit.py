@@ -197,3 +197,15 @@ def test_follow_title_links_puts_the_passages_the_top_one_names_next():
     assert one == (["q", "x", "rawls", "philly"], ["rawls"])
     assert two == (["q", "x", "rawls", "other", "philly"], ["rawls", "other"])
     assert npath.follow_title_links(["q", "x"], chain, index, outside=["rawls"], depth=2, limit=1)[1] == ["rawls"]
+
+
+def test_title_links_match_names_with_or_without_accents():
+    from placecell.tools.retrievers import title_key
+
+    passages = {"ballet": ("Aschenbrodel", "Aschenbrodel\nA ballet by Johann Strauß II, set near the Tekeze River."),
+                "strauss": ("Johann Strauss II", "Johann Strauss II\nAn Austrian composer."),
+                "river": ("Tekezé River", "Tekezé River\nA river in Ethiopia."),
+                "other": ("Vienna", "Vienna\nA city.")}
+    index = {title_key(title): [pid] for pid, (title, _) in passages.items()}
+    new, linked = npath.follow_title_links(["ballet", "other"], passages, index, outside=["river", "strauss"])
+    assert linked == ["river", "strauss"]

@@ -88,6 +88,25 @@ def test_no_triples_falls_back_to_dense(tmp_path, small_llm):
     assert any("dense retrieval only" in n for n in result.get("notes", [])) or not result.get("notes")
 
 
+def test_a_kg_from_an_older_normalisation_is_used_and_named(tmp_path, small_llm, monkeypatch):
+    """A version-1 KG file still answers, and the run says how to rebuild it."""
+    import json
+
+    from placecell.agents.qa import neuropath
+
+    monkeypatch.setattr(neuropath, "query_entities", lambda llm, q: ["Longleat Safari Park"])
+    b = _backends(tmp_path, small_llm)
+    path = b.kg_path(small_llm.model_id)
+    fresh, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert not any("older placecell" in n for n in fresh.get("notes", []))
+    data = json.loads(path.read_text())
+    data["version"] = 1
+    path.write_text(json.dumps(data))
+    b.forget_kg()
+    result, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert result["paths"] and any("older placecell" in n and "placecell ingest" in n for n in result["notes"])
+
+
 @pytest.mark.parametrize("method", ["dense", "bm25", "hybrid", "ppr"])
 def test_baselines_through_the_graph(tmp_path, small_llm, method):
     b = _backends(tmp_path, small_llm)

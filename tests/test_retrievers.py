@@ -55,6 +55,11 @@ def test_tokenize_lowercases_words():
                                                                    "records"]
 
 
+def test_tokenize_folds_accents_so_an_unaccented_question_matches():
+    assert tokenize("The Tekezé River, Aschenbrödel") == tokenize("the Tekeze river, aschenbrodel")
+    assert tokenize("がぎ йод") == ["がぎ", "йод"]  # marks of other scripts stay
+
+
 def test_dense_is_exact_cosine(backends):
     ranking = dense("Which record label is based in Los Angeles?", backends, 6)
     assert titles(backends, ranking)[0] == "Capitol Records"

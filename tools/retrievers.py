@@ -34,7 +34,11 @@ _graph_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    """BM25's words: lower case, accents on Latin letters folded (a question typed "Tekeze" finds
+    "Tekezé")."""
+    from placecell.tools.textnorm import fold
+
+    return _TOKEN.findall(fold(text).lower())
 
 
 def _registry_state(registry) -> str:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from placecell import prompts
 from placecell.tools.stores.kg import KnowledgeGraph, normalize_entity
+from placecell.tools.textnorm import fold
 
 
 class QueryEntities(BaseModel):
@@ -312,7 +313,7 @@ def cover_entities_first(ranking: list[str], texts: dict[str, str], entities: li
     return pair + [pid for pid in ranking if pid not in pair]
 
 
-_WORD = re.compile(r"[A-Za-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script, as normalize_entity keeps them
 # Links from the top two passages (the pair cover_entities_first chose, so R@2 is untouched) fill
 # ranks 3-5: chosen on the held-out sets, not the slices (evals/RESULTS.md, "Follow title links").
 LINK_ANCHORS = 2
@@ -329,7 +330,7 @@ def _named_titles(sources: list[str], own: list[str], passages, index: dict[str,
     from placecell.tools.retrievers import title_key
 
     own_titles = {title_key(passages[pid][0]) for pid in own}
-    tokens = _WORD.findall(" ".join(passage_body(*passages[pid]) for pid in sources))
+    tokens = _WORD.findall(fold(" ".join(passage_body(*passages[pid]) for pid in sources)))
     words = [t.lower() for t in tokens]
     # A link is written as a name: some word of it starts with a capital or a digit ("the Rank
     # Organisation"). A file called "notes" is not linked from every passage that says "notes".

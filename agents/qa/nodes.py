@@ -11,6 +11,7 @@ from placecell.agents.qa import neuropath as npath
 from placecell.agents.qa.reader import parse_answer, reader_messages
 from placecell.agents.qa.state import QAContext, QAState
 from placecell.errors import NoDataError
+from placecell.tools.stores.kg import KG_VERSION
 
 
 def _ctx(runtime: Runtime[QAContext] | None) -> QAContext:
@@ -45,6 +46,9 @@ def make_nodes(backends: Backends):
         seeds = npath.link_seeds(kg, embed, state.get("entities", []))
         paths = npath.hop1_paths(kg, seeds)
         notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
+        if kg.version < KG_VERSION and kg.n_triples():
+            notes.append("the knowledge graph was built by an older placecell (accented names not folded); "
+                         "`placecell ingest` again rebuilds it from cached extractions without LLM calls")
         emit({"event": "seeds", "seeds": seeds, "paths": len(paths)})
         return {"seeds": seeds, "new_paths": paths, "hop": 1, "notes": notes}
 

@@ -16,21 +16,31 @@ import networkx as nx
 import numpy as np
 
 from placecell.tools.stores.atomic import write_json_atomic
+from placecell.tools.textnorm import fold
 
-_NON_ALNUM = re.compile(r"[^a-z0-9 ]")
+# Anything but a letter or digit of any script (ASCII text normalises exactly as before).
+_NON_ALNUM = re.compile(r"[\W_]")
 _SPACES = re.compile(r"\s+")
 
 
 def normalize_entity(text: str) -> str:
-    """NeuroPath's normalisation: lowercase, non-alphanumerics to spaces, collapse, strip."""
-    return _SPACES.sub(" ", _NON_ALNUM.sub(" ", str(text).lower())).strip()
+    """NeuroPath's normalisation: lowercase, non-alphanumerics to spaces, collapse, strip; accents
+    on Latin letters folded first (`textnorm.fold`: "Aschenbrödel" -> "aschenbrodel", not
+    "aschenbr del")."""
+    return _SPACES.sub(" ", _NON_ALNUM.sub(" ", fold(str(text)).lower())).strip()
 
 
 Triple = tuple[str, str, str]
 
 
+# 2: entity names fold accents (normalize_entity). A version-1 file keeps names normalised the old
+# way ("aschenbr del"); `placecell ingest` rebuilds it from the cached extractions, no LLM call.
+KG_VERSION = 2
+
+
 class KnowledgeGraph:
     def __init__(self) -> None:
+        self.version = KG_VERSION  # the normalisation the stored names were made with
         self.g = nx.MultiDiGraph()
         self.passage_triples: dict[str, list[Triple]] = defaultdict(list)
         self.entity_passages: dict[str, set[str]] = defaultdict(set)
@@ -134,12 +144,13 @@ class KnowledgeGraph:
 
     # -- persistence -------------------------------------------------------------------
     def to_json(self) -> dict:
-        return {"version": 1, "passages": {pid: [list(t) for t in ts] for pid, ts in self.passage_triples.items()},
+        return {"version": KG_VERSION, "passages": {pid: [list(t) for t in ts] for pid, ts in self.passage_triples.items()},
                 "aliases": [[u, v, d["score"]] for u, v, d in self.g.edges(data=True) if d["kind"] == "alias"]}
 
     @classmethod
     def from_json(cls, data: dict) -> "KnowledgeGraph":
         kg = cls()
+        kg.version = int(data.get("version", 1))
         for pid, ts in data.get("passages", {}).items():
             kg.add_passage(pid, ts)
         for u, v, score in data.get("aliases", []):
