@@ -3,7 +3,8 @@ measured against, and the fallbacks the QA graph uses.
 
 Every retriever is `fn(question, backends, k, **kw) -> [(passage id, score), ...]`, best first:
 - `dense`: exact cosine between the MiniLM query vector and every stored passage vector;
-- `bm25`: rank-bm25 `BM25Okapi` with its defaults over lowercase word tokens;
+- `bm25`: rank-bm25 `BM25Okapi` with its defaults over lowercase word tokens, accents on Latin
+  letters folded (`textnorm.fold`);
 - `hybrid`: reciprocal rank fusion (k=60) of the full dense and BM25 rankings;
 - `ppr`: HippoRAG v1 personalized PageRank over the entity graph, seeded from the question's
   entities; passage score = sum of the PageRank mass of the passage's entities. Falls back to
