@@ -122,6 +122,23 @@ def test_likes_text_names_catalog_titles(recsys):
     assert recsys.resolve("Kitchen Confidential") not in {i["item_id"] for i in out["items"]}
 
 
+def test_movielens_titles_resolve_as_people_write_them():
+    ml = load_recsys("movielens")  # titles only: no model is loaded
+    title = lambda iid: ml.catalog.items[iid].title
+    assert title(ml.resolve("The Matrix")) == "Matrix, The" and ml.resolve("matrix, the") == ml.resolve("The Matrix")
+    assert title(ml.resolve("Les Miserables")) == "Misérables, Les" == title(ml.resolve("Les Misérables"))
+    leon = ml.resolve("Léon: The Professional")
+    assert ml.resolve("Leon: the professional") == ml.resolve("Léon") == leon  # an alternative title
+    assert title(ml.resolve("La Cité des enfants perdus")).startswith("City of Lost Children, The")
+    assert ml.resolve("Monsters, Inc.") and ml.resolve("Matrix, The Reloaded") is None
+    # In free text a title put the way people write it counts when capitalised, and a title inside
+    # a longer one found there ("The Professional" in "Léon: The Professional") does not count.
+    found = ml.titles_in("I loved The Usual Suspects and Léon: The Professional for its professional approach, "
+                         "also Toy Story 2; the professional approach and the matrix of risks name no film")
+    assert set(found) == {ml.resolve("Toy Story 2"), ml.resolve("The Usual Suspects"), leon} and len(found) == 3
+    assert set(ml.titles_in("Toy Story 2 and then Toy Story")) == {ml.resolve("Toy Story"), ml.resolve("Toy Story 2")}
+
+
 def test_low_ratings_are_seen_not_liked(recsys):
     out = run(recsys, None, {"history": [{"item": "Into Thin Air", "rating": 1.0}]}, explain=False, layout=False)
     assert any("cold start" in n for n in out["notes"])

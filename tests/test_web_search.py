@@ -123,3 +123,10 @@ def test_off_mode_and_bad_modes(tmp_path):
         WebClient("replay")
     with pytest.raises(InputError, match="does not exist"):
         WebClient("replay", web_dir=tmp_path / "nope")
+
+
+def test_local_search_matches_a_query_typed_without_accents():
+    engine = LocalBM25Search([("http://a/1", "Les Misérables", "A novel by Victor Hugo set in Paris."),
+                              ("http://a/2", "Moby-Dick", "A whaling novel by Herman Melville."),
+                              ("http://a/3", "Dracula", "A novel by Bram Stoker.")])
+    assert [h.url for h in engine.search("Miserables")][:1] == ["http://a/1"]

@@ -7,12 +7,14 @@ evaluation can pass one trained without the held-out interactions.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 
 import numpy as np
 
 from placecell.errors import InputError
 from placecell.tools.web.localweb import WebItem
+from placecell.tools.textnorm import fold
 from placecell.tools.web.text import normalise_title, words
 
 
@@ -28,6 +30,31 @@ def web_items(catalog) -> list[WebItem]:
     kind = "film" if catalog.kind == "movies" else "book"
     return [WebItem(i.id, i.title, tuple(i.creators), i.year, tuple(i.tags), i.description, kind)
             for i in catalog.items.values()]
+
+
+# MovieLens writes "Matrix, The" and "Cité des enfants perdus, La"; people write "The Matrix".
+_ARTICLES = frozenset("the a an la le les l' el los las il lo gli der die das det den en un une i o os".split())
+_TRAILING_ARTICLE = re.compile(r"^(?P<body>.*\S),\s*(?P<article>[^\s,]+)\s*$")
+_MAIN = re.compile(r"\([^)]*\)")          # the parts normalise_title drops
+_ALTERNATE = re.compile(r"\(([^()]*)\)")
+_AKA = re.compile(r"^\s*a\.?\s*k\.?\s*a\.?\s+", re.IGNORECASE)
+
+
+def front_article(title: str) -> str | None:
+    """"Matrix, The" -> "The Matrix", "Atalante, L'" -> "L'Atalante"; None when there is no
+    trailing article."""
+    match = _TRAILING_ARTICLE.match(title.strip())
+    if not match or match["article"].lower() not in _ARTICLES:
+        return None
+    article = match["article"]
+    return f"{article}{'' if article.endswith(chr(39)) else ' '}{match['body']}"
+
+
+def _capitalised_count(title: str, folded_text: str) -> int:
+    """How often `title` (normalised) occurs in the text with a capital on a word after the first."""
+    pattern = r"(?<![\w'])" + r"[^\w']+".join(re.escape(w) for w in title.split()) + r"(?![\w'])"
+    return sum(any(w[:1].isupper() for w in m.group(0).split()[1:])
+               for m in re.finditer(pattern, folded_text, flags=re.IGNORECASE))
 
 
 class CatalogRecsys:
@@ -75,29 +102,74 @@ class CatalogRecsys:
         return self._space if self._space is not None else self.engine.space
 
     @cached_property
+    def _fronted_titles(self) -> set[str]:
+        return set()  # filled by _title_index
+
+    @cached_property
     def _title_index(self) -> dict[str, str]:
+        """Normalised title -> id, for titles in free text: the title, the title with a trailing
+        article put in front ("Matrix, The" is "The Matrix"), and the part before a colon when it
+        has two words or more. Earlier forms win, so no alias hides another item's own title."""
         index: dict[str, str] = {}
         ordered = sorted(self.catalog.items.values(), key=lambda i: (len(i.id), i.id))
         for item in ordered:
             index.setdefault(normalise_title(item.title), item.id)
+        for item in ordered:
+            fronted = front_article(_MAIN.sub(" ", item.title))
+            if fronted and normalise_title(fronted) not in index:
+                index[normalise_title(fronted)] = item.id
+                self._fronted_titles.add(normalise_title(fronted))
         for item in ordered:  # "Kitchen Confidential: Adventures in ..." is also "Kitchen Confidential"
             short = normalise_title(item.title.split(":")[0])
             if " " in short:
                 index.setdefault(short, item.id)
         return index
 
+    @cached_property
+    def _alias_index(self) -> dict[str, str]:
+        """Alternative titles in parentheses ("Léon: The Professional (a.k.a. The Professional)
+        (Léon)", "Amelie (Fabuleux destin d'Amélie Poulain, Le)"), for a history entry that is a
+        whole title. Not searched for in free text: "the professional" is also an ordinary phrase."""
+        index: dict[str, str] = {}
+        for item in sorted(self.catalog.items.values(), key=lambda i: (len(i.id), i.id)):
+            for alt in _ALTERNATE.findall(item.title):
+                if "#" in alt:  # "(Frank McCourt, #1)" is a series, not another title
+                    continue
+                alt = _AKA.sub("", alt)
+                for form in (alt, front_article(alt)):
+                    if form and normalise_title(form):
+                        index.setdefault(normalise_title(form), item.id)
+        return index
+
     # -- history -------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
-        """A catalog id for an id or a title (case and punctuation ignored), or None."""
+        """A catalog id for an id or a title (case, punctuation, accents and a leading or trailing
+        article ignored; alternative titles too), or None."""
         ref = str(ref).strip()
         if ref in self.catalog.items:
             return ref
-        return self._title_index.get(normalise_title(ref))
+        key = normalise_title(ref)
+        return self._title_index.get(key) or self._alias_index.get(key)
 
     def titles_in(self, text: str) -> list[str]:
-        """Catalog items whose full title (two words or more) appears in free text."""
+        """Catalog items whose full title (two words or more) appears in free text. A title found
+        only with its article put in front ("The Professional" for "Professional, The") counts
+        when written as a title, capitalised: "the professional approach" names no film."""
         padded = f" {' '.join(words(text))} "
-        return [iid for title, iid in self._title_index.items() if " " in title and f" {title} " in padded]
+        folded = fold(text)
+
+        def count(title: str) -> int:
+            if title in self._fronted_titles:
+                return _capitalised_count(title, folded)
+            return len(re.findall(f"(?= {re.escape(title)} )", padded))
+
+        found = {t: n for t in self._title_index if " " in t and f" {t} " in padded and (n := count(t))}
+        # "Toy Story" inside "Toy Story 2", "The Professional" inside "Léon: The Professional": a
+        # shorter title counts only where it is written outside the longer ones found.
+        kept = [t for t, n in found.items()
+                if n > sum(m * len(re.findall(f"(?= {re.escape(t)} )", f" {longer} "))
+                           for longer, m in found.items() if longer != t and f" {t} " in f" {longer} ")]
+        return list(dict.fromkeys(self._title_index[t] for t in kept))
 
     def is_positive(self, rating: float | None) -> bool:
         threshold = self.catalog.positive_threshold

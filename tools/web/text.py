@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from placecell.tools.textnorm import fold
+
 # A small English stop-word list (function words plus web boilerplate). Content words are kept.
 STOPWORDS = frozenset(
     """
@@ -26,8 +28,9 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*[a-z0-9]|[a-z0-9]")
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens (apostrophes and inner hyphens kept)."""
-    return _WORD.findall(text.lower())
+    """Lower-case word tokens (apostrophes and inner hyphens kept), accents on Latin letters folded
+    ("Misérables" is "miserables", not "mis" + "rables")."""
+    return _WORD.findall(fold(text).lower())
 
 
 def content_words(text: str, min_len: int = 3) -> list[str]:
