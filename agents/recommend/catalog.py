@@ -102,28 +102,30 @@ class CatalogRecsys:
         return self._space if self._space is not None else self.engine.space
 
     @cached_property
-    def _fronted_titles(self) -> set[str]:
-        return set()  # filled by _title_index
-
-    @cached_property
-    def _title_index(self) -> dict[str, str]:
-        """Normalised title -> id, for titles in free text: the title, the title with a trailing
-        article put in front ("Matrix, The" is "The Matrix"), and the part before a colon when it
-        has two words or more. Earlier forms win, so no alias hides another item's own title."""
+    def _title_forms(self) -> tuple[dict[str, str], frozenset[str]]:
+        """(normalised title -> id, the keys that exist only as article-fronted forms), for titles
+        in free text: the title, the title with a trailing article put in front ("Matrix, The" is
+        "The Matrix"), and the part before a colon when it has two words or more. Earlier forms
+        win, so no alias hides another item's own title."""
         index: dict[str, str] = {}
         ordered = sorted(self.catalog.items.values(), key=lambda i: (len(i.id), i.id))
         for item in ordered:
             index.setdefault(normalise_title(item.title), item.id)
+        fronted: set[str] = set()
         for item in ordered:
-            fronted = front_article(_MAIN.sub(" ", item.title))
-            if fronted and normalise_title(fronted) not in index:
-                index[normalise_title(fronted)] = item.id
-                self._fronted_titles.add(normalise_title(fronted))
+            form = front_article(_MAIN.sub(" ", item.title))
+            if form and normalise_title(form) not in index:
+                index[normalise_title(form)] = item.id
+                fronted.add(normalise_title(form))
         for item in ordered:  # "Kitchen Confidential: Adventures in ..." is also "Kitchen Confidential"
             short = normalise_title(item.title.split(":")[0])
             if " " in short:
                 index.setdefault(short, item.id)
-        return index
+        return index, frozenset(fronted)
+
+    @property
+    def _title_index(self) -> dict[str, str]:
+        return self._title_forms[0]
 
     @cached_property
     def _alias_index(self) -> dict[str, str]:
@@ -155,21 +157,21 @@ class CatalogRecsys:
         """Catalog items whose full title (two words or more) appears in free text. A title found
         only with its article put in front ("The Professional" for "Professional, The") counts
         when written as a title, capitalised: "the professional approach" names no film."""
+        index, fronted = self._title_forms
         padded = f" {' '.join(words(text))} "
         folded = fold(text)
 
-        def count(title: str) -> int:
-            if title in self._fronted_titles:
-                return _capitalised_count(title, folded)
-            return len(re.findall(f"(?= {re.escape(title)} )", padded))
+        def count(title: str, within: str) -> int:
+            return len(re.findall(f"(?= {re.escape(title)} )", within))
 
-        found = {t: n for t in self._title_index if " " in t and f" {t} " in padded and (n := count(t))}
+        found = {t: n for t in index if " " in t and f" {t} " in padded
+                 and (n := _capitalised_count(t, folded) if t in fronted else count(t, padded))}
         # "Toy Story" inside "Toy Story 2", "The Professional" inside "Léon: The Professional": a
-        # shorter title counts only where it is written outside the longer ones found.
+        # shorter title counts only where it is written outside the longest titles found.
+        longest = [t for t in found if not any(t != u and f" {t} " in f" {u} " for u in found)]
         kept = [t for t, n in found.items()
-                if n > sum(m * len(re.findall(f"(?= {re.escape(t)} )", f" {longer} "))
-                           for longer, m in found.items() if longer != t and f" {t} " in f" {longer} ")]
-        return list(dict.fromkeys(self._title_index[t] for t in kept))
+                if n > sum(found[u] * count(t, f" {u} ") for u in longest if u != t)]
+        return list(dict.fromkeys(index[t] for t in kept))
 
     def is_positive(self, rating: float | None) -> bool:
         threshold = self.catalog.positive_threshold
