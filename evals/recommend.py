@@ -282,7 +282,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     }
     meta = {"command": _command(), "reused_users": reused, "seed": seed, "negatives": N_NEGATIVES, "model": getattr(llm, "model_id", "?"),
             "embedder": getattr(embedder, "model_id", type(embedder).__name__),
-            "machine": f"{platform.machine()} {platform.processor() or ''} cpus={_cpus()}".strip(),
+            "machine": _machine(),
             "wall_seconds": round(time.perf_counter() - started, 1), "injection_target": target.title,
             "ctr_model": identity["ctr"], "score_weights": score_weights, "score_weights_note": weight_note,
             "target_in_top10_noisy": sum(r["target_rank"] is not None and r["target_rank"] <= 10
@@ -319,10 +319,11 @@ def _command() -> str:
     return "evals.recommend.run_recommend_eval (Python API)"
 
 
-def _cpus() -> int:
-    import os
+def _machine() -> str:
+    """The same machine line as the multi-hop reports: core count and CPU model."""
+    from placecell.evals.multihop_report import cpu_model, nproc
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return f"{platform.machine()}, {nproc()} CPUs (`nproc`), {cpu_model()}"
 
 
 def _keep_example(out_dir: Path, user: str, out: dict, n: int) -> None:
