@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from placecell.tools.textnorm import fold
+
 Ranking = list[tuple[str, float]]
 RRF_K = 60
 PPR_DAMPING = 0.1  # HippoRAG v1's default (probability of following an edge)
@@ -37,8 +39,6 @@ _graph_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def tokenize(text: str) -> list[str]:
     """BM25's words: lower case, accents on Latin letters folded (a question typed "Tekeze" finds
     "Tekezé")."""
-    from placecell.tools.textnorm import fold
-
     return _TOKEN.findall(fold(text).lower())
 
 

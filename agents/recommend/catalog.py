@@ -15,7 +15,7 @@ import numpy as np
 from placecell.errors import InputError
 from placecell.tools.web.localweb import WebItem
 from placecell.tools.textnorm import fold
-from placecell.tools.web.text import normalise_title, words
+from placecell.tools.web.text import drop_parenthesised, normalise_title, words
 
 
 def item_text(item) -> str:
@@ -35,7 +35,6 @@ def web_items(catalog) -> list[WebItem]:
 # MovieLens writes "Matrix, The" and "Cité des enfants perdus, La"; people write "The Matrix".
 _ARTICLES = frozenset("the a an la le les l' el los las il lo gli der die das det den en un une i o os".split())
 _TRAILING_ARTICLE = re.compile(r"^(?P<body>.*\S),\s*(?P<article>[^\s,]+)\s*$")
-_MAIN = re.compile(r"\([^)]*\)")          # the parts normalise_title drops
 _ALTERNATE = re.compile(r"\(([^()]*)\)")
 _AKA = re.compile(r"^\s*a\.?\s*k\.?\s*a\.?\s+", re.IGNORECASE)
 
@@ -113,7 +112,7 @@ class CatalogRecsys:
             index.setdefault(normalise_title(item.title), item.id)
         fronted: set[str] = set()
         for item in ordered:
-            form = front_article(_MAIN.sub(" ", item.title))
+            form = front_article(drop_parenthesised(item.title))
             if form and normalise_title(form) not in index:
                 index[normalise_title(form)] = item.id
                 fronted.add(normalise_title(form))

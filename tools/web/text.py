@@ -24,6 +24,7 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+_PARENTHESISED = re.compile(r"\([^)]*\)")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*[a-z0-9]|[a-z0-9]")
 
 
@@ -54,8 +55,12 @@ def entities(text: str) -> set[str]:
     return found
 
 
+def drop_parenthesised(title: str) -> str:
+    """The title without its "(...)" parts (series suffixes, alternative titles)."""
+    return _PARENTHESISED.sub(" ", title)
+
+
 def normalise_title(title: str) -> str:
     """Lower case, punctuation to spaces, series suffix "(...)" dropped: the form titles are
     matched in page text with."""
-    title = re.sub(r"\([^)]*\)", " ", title)
-    return " ".join(words(title))
+    return " ".join(words(drop_parenthesised(title)))
