@@ -17,6 +17,7 @@ from placecell.tools.evidence import (
     split_spans,
     usable_spans,
 )
+from placecell.tools.web.text import entities
 
 
 @dataclass
@@ -37,6 +38,13 @@ def test_split_spans_packs_sentences_and_drops_crumbs():
     assert all(len(s.text) <= 120 for s in spans) and len(spans) >= 4
     assert [s.index for s in spans] == list(range(len(spans)))
     assert split_spans("Tiny.", "u") == []
+
+
+def test_entities_fold_accents_so_spellings_meet():
+    accented = entities("Les Misérables is by Victor Hugo; Émile Zola wrote about the Cité.")
+    plain = entities("Emile Zola, quoted with Victor Hugo on the Cite site of Les Miserables.")
+    assert {"emile zola", "victor hugo", "les miserables"} <= accented & plain
+    assert "cite" in accented and not any("cit " in e or e.endswith("cit") for e in accented)
 
 
 def test_usable_spans_drops_flagged_pages_instructions_and_repeats():

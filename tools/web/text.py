@@ -44,9 +44,11 @@ _ENTITY = re.compile(r"\b(?:[A-Z][a-zA-Z'\-]+)(?:\s+(?:of|the|and|de|von|van|la|
 
 def entities(text: str) -> set[str]:
     """Capitalised word runs ("Anne Frank", "World War II") as lower-case strings: a cheap
-    stand-in for named entities. Sentence-initial single words that are stop words are dropped."""
+    stand-in for named entities. Sentence-initial single words that are stop words are dropped.
+    Accents on Latin letters are folded first, so "Émile Zola" is one name ("emile zola"), the
+    same on a page that spells it "Emile Zola", and "Cité" is not cut to "Cit"."""
     found = set()
-    for match in _ENTITY.finditer(text):
+    for match in _ENTITY.finditer(fold(text)):
         phrase = match.group(0).strip()
         if " " not in phrase and phrase.lower() in STOPWORDS:
             continue
