@@ -218,8 +218,16 @@ def make_runner(backends, answer: bool) -> Callable[[str, str], dict]:
 
     def run(question: str, method: str) -> dict:
         out = graph.invoke({"question": question}, context=qa_context(method, answer))
-        return {"ranking": list(out.get("ranking", []))[:RANK_K], "answer": out.get("answer", "") if answer else None,
-                "paths": out.get("paths", [])}
+        rec = {"ranking": list(out.get("ranking", []))[:RANK_K], "answer": out.get("answer", "") if answer else None,
+               "paths": out.get("paths", [])}
+        if method.startswith("neuropath"):
+            # What the completion step read, so `evals/complete_replay.py` can rerun it offline.
+            from placecell.agents.qa.neuropath import candidate_passages
+
+            rec["trace"] = {"entities": out.get("entities", []), "chain": out.get("chain", ""),
+                            "requirements": out.get("requirements", ""),
+                            "candidates": candidate_passages(out.get("valid", []))}
+        return rec
 
     return run
 

@@ -81,36 +81,9 @@ def make_nodes(backends: Backends):
         return update
 
     def complete(state: QAState, runtime: Runtime[QAContext]) -> dict:
-        ctx = _ctx(runtime)
-        ranking = npath.candidate_passages(state.get("valid", []))
-        query = " ".join(x for x in (state["question"], state.get("chain", ""), state.get("requirements", "")) if x)
-        from placecell.tools.retrievers import bm25, dense, rrf, title_index
-
-        # Exact cosine over every passage, the same scorer as the dense baseline.
-        by_query = [pid for pid, _ in dense(query, backends, None)]
-        ranking = (ranking + [pid for pid in by_query if pid not in ranking])[: ctx.rank_k]
-        if ctx.fuse_bm25 and ctx.mode == "scored":
-            # Paths from a 0.5B model's KG are noisy about which passage comes first; the question's
-            # own words, matched lexically, anchor the top ranks (ties keep the path order).
-            # Faithful mode stays the paper's method, unfused.
-            fused = rrf([[(pid, 0.0) for pid in ranking], bm25(state["question"], backends, ctx.rank_k)], ctx.rank_k)
-            ranking = [pid for pid, _ in fused]
-        passages = _PassageLookup(backends.get_registry())  # read once, shared by the two steps below
-        if ctx.cover_entities and ctx.mode == "scored":
-            passages.update({pid: (p.title, p.text) for pid, p in passages.registry.get_many(ranking).items()})
-            fused_order = ranking
-            texts = {pid: passages[pid][1] for pid in ranking}
-            ranking = npath.cover_entities_first(ranking, texts, state.get("entities", []))
-            if ranking[:2] != fused_order[:2]:  # say why the top two changed
-                emit({"event": "cover", "passage_ids": ranking[:2], "titles": [passages[pid][0] for pid in ranking[:2]]})
-        if ctx.title_links and ctx.mode == "scored":
-            anchors = ranking[: npath.LINK_ANCHORS]
-            ranking, linked = npath.follow_title_links(ranking, passages, title_index(backends), by_query,
-                                                       depth=ctx.link_depth)
-            ranking = ranking[: ctx.rank_k]
-            if linked:
-                emit({"event": "links", "from": [passages[pid][0] for pid in anchors],
-                      "passage_ids": linked, "titles": [passages[pid][0] for pid in linked]})
+        ranking = complete_ranking(backends, _ctx(runtime), state["question"],
+                                   npath.candidate_passages(state.get("valid", [])), state.get("chain", ""),
+                                   state.get("requirements", ""), state.get("entities", []), emit)
         used = [{"triples": p["triples"], "passage_ids": p["passage_ids"]} for p in state.get("valid", [])]
         return {"ranking": ranking, "paths": used}
 
@@ -147,6 +120,43 @@ def make_nodes(backends: Backends):
 
     return {"start": start, "ner": ner, "seed": seed, "expand": expand, "prune": prune, "judge": judge,
             "complete": complete, "retrieve": retrieve, "read": read}
+
+
+def complete_ranking(backends: Backends, ctx: QAContext, question: str, candidates: list[str], chain: str = "",
+                     requirements: str = "", entities: list[str] = (), emit_event=lambda event: None) -> list[str]:
+    """Post-retrieval completion and the scored mode's reordering steps: the path candidates, then
+    every passage by the completion query (question + reasoning chain + what is missing); in scored
+    mode fused with the question's BM25, the entity-covering pair first, then title links. A pure
+    function of its inputs (no LLM call), so `evals/complete_replay.py` can rerun it on saved traces."""
+    from placecell.tools.retrievers import bm25, dense, rrf, title_index
+
+    query = " ".join(x for x in (question, chain, requirements) if x)
+    # Exact cosine over every passage, the same scorer as the dense baseline.
+    by_query = [pid for pid, _ in dense(query, backends, None)]
+    ranking = (list(candidates) + [pid for pid in by_query if pid not in candidates])[: ctx.rank_k]
+    if ctx.fuse_bm25 and ctx.mode == "scored":
+        # Paths from a 0.5B model's KG are noisy about which passage comes first; the question's
+        # own words, matched lexically, anchor the top ranks (ties keep the path order).
+        # Faithful mode stays the paper's method, unfused.
+        fused = rrf([[(pid, 0.0) for pid in ranking], bm25(question, backends, ctx.rank_k)], ctx.rank_k)
+        ranking = [pid for pid, _ in fused]
+    passages = _PassageLookup(backends.get_registry())  # read once, shared by the two steps below
+    if ctx.cover_entities and ctx.mode == "scored":
+        passages.update({pid: (p.title, p.text) for pid, p in passages.registry.get_many(ranking).items()})
+        fused_order = ranking
+        texts = {pid: passages[pid][1] for pid in ranking}
+        ranking = npath.cover_entities_first(ranking, texts, list(entities))
+        if ranking[:2] != fused_order[:2]:  # say why the top two changed
+            emit_event({"event": "cover", "passage_ids": ranking[:2], "titles": [passages[pid][0] for pid in ranking[:2]]})
+    if ctx.title_links and ctx.mode == "scored":
+        anchors = ranking[: npath.LINK_ANCHORS]
+        ranking, linked = npath.follow_title_links(ranking, passages, title_index(backends), by_query,
+                                                   depth=ctx.link_depth)
+        ranking = ranking[: ctx.rank_k]
+        if linked:
+            emit_event({"event": "links", "from": [passages[pid][0] for pid in anchors],
+                        "passage_ids": linked, "titles": [passages[pid][0] for pid in linked]})
+    return ranking
 
 
 class _PassageLookup(dict):
