@@ -217,7 +217,12 @@ def make_runner(backends, answer: bool) -> Callable[[str, str], dict]:
     graph = build_qa_graph(backends)
 
     def run(question: str, method: str) -> dict:
-        out = graph.invoke({"question": question}, context=qa_context(method, answer))
+        # The nodes' updates, merged in order: the final state including what the output schema
+        # leaves out (the entities, chain and path candidates the completion step read).
+        out: dict = {}
+        for update in graph.stream({"question": question}, context=qa_context(method, answer), stream_mode="updates"):
+            for part in update.values():
+                out.update(part or {})
         rec = {"ranking": list(out.get("ranking", []))[:RANK_K], "answer": out.get("answer", "") if answer else None,
                "paths": out.get("paths", [])}
         if method.startswith("neuropath"):

@@ -13,13 +13,25 @@ from test_qa_graph import DOCS, QUESTION, _backends  # the hand-built Longleat c
 METHOD = "neuropath_bm25_lean_cover_links"
 
 
-def test_a_replayed_variant_equals_a_fresh_run_of_it(tmp_path, small_llm):
+def test_a_replayed_variant_equals_a_fresh_run_of_it(tmp_path, small_llm, monkeypatch):
+    from placecell.agents.qa import nodes
+
     b = _backends(tmp_path, small_llm)
     question = {"id": "q1", "question": QUESTION,
                 "supporting_passages": [{"title": t, "text": DOCS[t].split("\n", 1)[1]} for t in ("Longleat", "Alexander Thynn")]}
+    seen = []
+    real = nodes.complete_ranking
+
+    def spy(backends, ctx, question, candidates, chain, requirements, entities, emit_event):
+        seen.append({"entities": entities, "chain": chain, "requirements": requirements, "candidates": candidates})
+        return real(backends, ctx, question, candidates, chain, requirements, entities, emit_event)
+
+    monkeypatch.setattr(nodes, "complete_ranking", spy)
     run = make_runner(b, answer=False)
     saved = run(QUESTION, METHOD)
-    assert set(saved["trace"]) == {"entities", "chain", "requirements", "candidates"}
+    # The trace is what the completion step read (the graph's output schema leaves these out).
+    assert [saved["trace"]] == seen and seen[0]["entities"] and seen[0]["candidates"]
+    monkeypatch.undo()
     assert "trace" not in run(QUESTION, "bm25")  # baselines have no completion step
     as_run = replay({"q1": saved}, [question], b, qa_context(METHOD, False))
     assert as_run["questions"] == 1 and as_run["changed"] == 0 and as_run["rankings"]["q1"] == saved["ranking"]
