@@ -106,6 +106,7 @@ def ask(
     cover_entities: bool = typer.Option(QAContext.cover_entities, "--cover-entities/--no-cover-entities", help="neuropath scored mode: rank first the pair of top passages that mention the most question entities"),
     title_links: bool = typer.Option(QAContext.title_links, "--title-links/--no-title-links", help="neuropath scored mode: after the top two passages, rank the passages whose titles they name"),
     link_depth: int = typer.Option(QAContext.link_depth, "--link-depth", min=1, max=2, help="title links: 1 = the passages the top two name; 2 = free places go to the passages those name"),
+    keep_nearest: int = typer.Option(QAContext.keep_nearest, "--keep-nearest", min=0, max=5, help="neuropath scored mode: the question's N nearest passages by embedding always reach the reader's top-k"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -122,7 +123,7 @@ def ask(
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
     ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
                     reason_rounds=reason_rounds, cover_entities=cover_entities, title_links=title_links,
-                    link_depth=link_depth)
+                    link_depth=link_depth, keep_nearest=keep_nearest)
     answer_question(question, ctx, as_json=as_json, model=model, home=home)
 
 
@@ -169,6 +170,8 @@ def _show_step(event: dict) -> None:
     elif kind == "links":
         err_console.print(f"next, the passages named in {'; '.join(event['from'])}: {'; '.join(event['titles'])}",
                           markup=False)
+    elif kind == "nearest":
+        err_console.print(f"kept for the reader, nearest to the question: {'; '.join(event['titles'])}", markup=False)
 
 
 DEMO_QUESTION = "Longleat Safari Park is the grounds of the home of the politician who was styled as what title between 1946-92?"

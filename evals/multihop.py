@@ -25,7 +25,7 @@ from placecell.evals import multihop_metrics as metrics
 
 METHODS = ("neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover", "neuropath_bm25_lean", "neuropath",
            "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr", "ircot", "neuropath_bm25_noprobe",
-           "neuropath_bm25_lean_cover_links2")
+           "neuropath_bm25_lean_cover_links2", "neuropath_bm25_lean_cover_links_near")
 # neuropath_bm25_lean_cover_links is what `ask` runs by default: scored paths without per-path LLM
 # probes, one reasoning call (after hop 1), the final ranking fused with BM25, then the pair of top
 # passages that mention the most question entities first (QAContext.cover_entities), then the
@@ -34,15 +34,19 @@ METHODS = ("neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover", "neur
 # (the default until session 11); neuropath_bm25 the default before that (a yes/no probe per path,
 # a reasoning call per hop, fused); neuropath is its paths' own ranking and neuropath_faithful the
 # paper's method, all kept for comparison; neuropath_bm25_noprobe: no probes, a reasoning call per hop;
-# neuropath_bm25_lean_cover_links2: links two deep (QAContext.link_depth = 2).
+# neuropath_bm25_lean_cover_links2: links two deep (QAContext.link_depth = 2);
+# neuropath_bm25_lean_cover_links_near: the question's nearest passage kept in the top 5
+# (QAContext.keep_nearest = 1).
 DEFAULT_METHODS = METHODS[:11]
 # (path_probe, reason_rounds) per scored variant, explicit so a method's meaning never follows
 # a change of QAContext's defaults.
 SCORED_SETTINGS = {"neuropath": ("each", 2), "neuropath_bm25": ("each", 2), "neuropath_bm25_noprobe": ("none", 2),
                    "neuropath_bm25_lean": ("none", 1), "neuropath_bm25_lean_cover": ("none", 1),
-                   "neuropath_bm25_lean_cover_links": ("none", 1), "neuropath_bm25_lean_cover_links2": ("none", 1)}
+                   "neuropath_bm25_lean_cover_links": ("none", 1), "neuropath_bm25_lean_cover_links2": ("none", 1),
+                   "neuropath_bm25_lean_cover_links_near": ("none", 1)}
 KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "neuropath_bm25_noprobe", "neuropath_bm25_lean",
-              "neuropath_bm25_lean_cover", "neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover_links2", "ppr"}
+              "neuropath_bm25_lean_cover", "neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover_links2",
+              "neuropath_bm25_lean_cover_links_near", "ppr"}
 LLM_METHODS = KG_METHODS | {"ircot"}
 RECALL_LEVELS = ("passage", "title")
 RANK_K = 10
@@ -206,7 +210,8 @@ def qa_context(method: str, answer: bool):
         return QAContext(method="neuropath", mode=mode, answer=answer, rank_k=RANK_K,
                          fuse_bm25=method.startswith("neuropath_bm25"), path_probe=probe, reason_rounds=rounds,
                          cover_entities="_cover" in method, title_links="_links" in method,
-                         link_depth=2 if method.endswith("_links2") else 1)
+                         link_depth=2 if method.endswith("_links2") else 1,
+                         keep_nearest=1 if method.endswith("_near") else 0)
     return QAContext(method=method, answer=answer, rank_k=RANK_K)
 
 

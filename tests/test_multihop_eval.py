@@ -291,6 +291,9 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     default = QAContext()
     settings = ("path_probe", "reason_rounds", "fuse_bm25", "cover_entities", "title_links")
     assert [getattr(default, k) for k in settings] == [getattr(links, k) for k in settings] == ["none", 1, True, True, True]
+    near = qa_context("neuropath_bm25_lean_cover_links_near", True)
+    assert (near.keep_nearest, links.keep_nearest) == (1, default.keep_nearest)
+    assert [getattr(near, k) for k in settings] == [getattr(links, k) for k in settings]
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):

@@ -209,3 +209,12 @@ def test_title_links_match_names_with_or_without_accents():
     index = {title_key(title): [pid] for pid, (title, _) in passages.items()}
     new, linked = npath.follow_title_links(["ballet", "other"], passages, index, outside=["river", "strauss"])
     assert linked == ["river", "strauss"]
+
+
+def test_keep_nearest_gives_missing_nearest_passages_the_last_top_places():
+    ranking = ["a", "b", "c", "d", "e", "f", "g"]
+    assert npath.keep_nearest(ranking, ["c"], 5) == ranking  # already in the top 5: nothing moves
+    assert npath.keep_nearest(ranking, ["g"], 5) == ["a", "b", "c", "d", "g", "e", "f"]
+    assert npath.keep_nearest(ranking, ["g", "b", "f"], 5) == ["a", "b", "c", "g", "f", "d", "e"]
+    assert npath.keep_nearest(ranking, ["x"], 2) == ["a", "x", "b", "c", "d", "e", "f", "g"]  # from outside the ranking
+    assert npath.keep_nearest(ranking, [], 5) == ranking

@@ -3,6 +3,8 @@ it streams, its fallbacks, and the baseline methods."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from placecell.agents.backends import Backends
@@ -205,6 +207,26 @@ def test_title_links_put_the_passage_the_top_two_name_third(tmp_path, small_llm,
     faithful, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5, title_links=True)
     faithful_plain, _ = _run(b, method="neuropath", mode="faithful", answer=False, rank_k=5, title_links=False)
     assert faithful["ranking"] == faithful_plain["ranking"]  # the paper's method stays as published
+
+
+def test_keep_nearest_brings_the_question_s_nearest_passage_to_the_reader(tmp_path, small_llm, monkeypatch):
+    from placecell.agents.qa.nodes import complete_ranking
+    from placecell.tools import retrievers
+
+    b = _backends(tmp_path, small_llm)
+    titles = {p.id: p.title for p in b.get_registry().all()}
+    nearest = retrievers.dense(QUESTION, b, 1)[0][0]
+    # The paths and BM25 both put the question's nearest passage last.
+    others = [pid for pid in titles if pid != nearest]
+    monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in others + [nearest]][:k])
+    ctx = QAContext(method="neuropath", top_k=2, rank_k=4, cover_entities=False, title_links=False)
+    plain_events, events = [], []
+    plain = complete_ranking(b, ctx, QUESTION, others, emit_event=plain_events.append)  # keep_nearest is off by default
+    kept = complete_ranking(b, replace(ctx, keep_nearest=1), QUESTION, others, emit_event=events.append)
+    assert plain[-1] == nearest and kept == [plain[0], nearest, *plain[1:3]]
+    assert events == [{"event": "nearest", "passage_ids": [nearest], "titles": [titles[nearest]]}] and not plain_events
+    faithful = replace(ctx, mode="faithful")
+    assert complete_ranking(b, replace(faithful, keep_nearest=1), QUESTION, others) == complete_ranking(b, faithful, QUESTION, others)
 
 
 def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):

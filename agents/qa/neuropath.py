@@ -370,3 +370,16 @@ def follow_title_links(ranking: list[str], passages, index: dict[str, list[str]]
     if depth > 1 and 0 < len(linked) < limit:
         linked += in_order(_named_titles(linked, top + linked, passages, index))[: limit - len(linked)]
     return top + linked + [pid for pid in ranking if pid not in top and pid not in linked], linked
+
+
+def keep_nearest(ranking: list[str], nearest: list[str], top: int) -> list[str]:
+    """Give each of `nearest` (the question's nearest passages by embedding, best first) a place
+    in the first `top` of `ranking`: the missing ones take the last places there, and the passages
+    they displace move down, in order. The path, lexical, coverage and link steps each reorder the
+    top of the ranking, and together they can push out the one passage plain dense retrieval
+    would have put first."""
+    missing = [pid for pid in nearest if pid not in ranking[:top]][:top]
+    if not missing:
+        return ranking
+    head = ranking[: top - len(missing)] + missing
+    return head + [pid for pid in ranking if pid not in head]

@@ -126,7 +126,8 @@ def complete_ranking(backends: Backends, ctx: QAContext, question: str, candidat
                      requirements: str = "", entities: list[str] = (), emit_event=lambda event: None) -> list[str]:
     """Post-retrieval completion and the scored mode's reordering steps: the path candidates, then
     every passage by the completion query (question + reasoning chain + what is missing); in scored
-    mode fused with the question's BM25, the entity-covering pair first, then title links. A pure
+    mode fused with the question's BM25, the entity-covering pair first, then title links, then
+    (`keep_nearest`) the question's nearest passages kept among the reader's top_k. A pure
     function of its inputs (no LLM call), so `evals/complete_replay.py` can rerun it on saved traces."""
     from placecell.tools.retrievers import bm25, dense, rrf, title_index
 
@@ -156,6 +157,12 @@ def complete_ranking(backends: Backends, ctx: QAContext, question: str, candidat
         if linked:
             emit_event({"event": "links", "from": [passages[pid][0] for pid in anchors],
                         "passage_ids": linked, "titles": [passages[pid][0] for pid in linked]})
+    if ctx.keep_nearest and ctx.mode == "scored":
+        nearest = [pid for pid, _ in dense(question, backends, ctx.keep_nearest)]
+        kept = [pid for pid in nearest if pid not in ranking[: ctx.top_k]]
+        ranking = npath.keep_nearest(ranking, nearest, ctx.top_k)[: ctx.rank_k]
+        if kept:
+            emit_event({"event": "nearest", "passage_ids": kept, "titles": [passages[pid][0] for pid in kept]})
     return ranking
 
 

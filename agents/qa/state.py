@@ -41,6 +41,9 @@ class QAContext:
     link_depth: int = field(default=1, metadata={
         "description": "neuropath title links: 1 = the passages the top two name; 2 = places left free go "
                        "to the passages those name (see evals/RESULTS.md, \"Follow title links\")"})
+    keep_nearest: int = field(default=0, metadata={
+        "description": "neuropath scored mode: the question's N nearest passages by embedding always get a "
+                       "place among the top_k the reader sees (see evals/RESULTS.md, \"Keep the nearest passage\")"})
     # The lean setting (no probes, one reasoning call) is the default since its slice runs passed the
     # rule written before them (evals/RESULTS.md, "NeuroPath lean"): a third of the tokens per question.
     path_probe: str = field(default="none", metadata={
