@@ -1,7 +1,7 @@
 """Rerun NeuroPath's completion step on the traces a multi-hop run saved, without any LLM call.
 
     python -m placecell.evals.complete_replay --report DIR --questions Q.jsonl --corpus C.jsonl \\
-        [--method neuropath_bm25_lean_cover_links] [--set title_links=false --set link_depth=2 ...]
+        [--method neuropath_bm25_lean_cover_links_near] [--set title_links=false --set link_depth=2 ...]
 
 A NeuroPath checkpoint row keeps what the completion step read (`trace`: the query entities, the
 reasoning chain, what is still missing, and the path candidates). This tool feeds those to the
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--method", default="neuropath_bm25_lean_cover_links")
+    parser.add_argument("--method", default="neuropath_bm25_lean_cover_links_near")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = parser.parse_args(argv)

@@ -23,21 +23,21 @@ from typing import Callable
 from placecell.errors import InputError
 from placecell.evals import multihop_metrics as metrics
 
-METHODS = ("neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover", "neuropath_bm25_lean", "neuropath",
-           "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr", "ircot", "neuropath_bm25_noprobe",
-           "neuropath_bm25_lean_cover_links2", "neuropath_bm25_lean_cover_links_near")
-# neuropath_bm25_lean_cover_links is what `ask` runs by default: scored paths without per-path LLM
-# probes, one reasoning call (after hop 1), the final ranking fused with BM25, then the pair of top
-# passages that mention the most question entities first (QAContext.cover_entities), then the
-# passages those two name by title (QAContext.title_links). neuropath_bm25_lean_cover is the same
-# without the links (the default in session 11), neuropath_bm25_lean without the cover step either
-# (the default until session 11); neuropath_bm25 the default before that (a yes/no probe per path,
-# a reasoning call per hop, fused); neuropath is its paths' own ranking and neuropath_faithful the
-# paper's method, all kept for comparison; neuropath_bm25_noprobe: no probes, a reasoning call per hop;
-# neuropath_bm25_lean_cover_links2: links two deep (QAContext.link_depth = 2);
-# neuropath_bm25_lean_cover_links_near: the question's nearest passage kept in the top 5
-# (QAContext.keep_nearest = 1).
-DEFAULT_METHODS = METHODS[:11]
+METHODS = ("neuropath_bm25_lean_cover_links_near", "neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover",
+           "neuropath_bm25_lean", "neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr",
+           "ircot", "neuropath_bm25_noprobe", "neuropath_bm25_lean_cover_links2")
+# neuropath_bm25_lean_cover_links_near is what `ask` runs by default: scored paths without per-path
+# LLM probes, one reasoning call (after hop 1), the final ranking fused with BM25, then the pair of
+# top passages that mention the most question entities first (QAContext.cover_entities), then the
+# passages those two name by title (QAContext.title_links), then the question's nearest passage
+# kept in the top 5 (QAContext.keep_nearest). neuropath_bm25_lean_cover_links is the same without
+# the last step (the default in sessions 12-13), neuropath_bm25_lean_cover without the links either
+# (session 11), neuropath_bm25_lean without the cover step (until session 11); neuropath_bm25 the
+# default before that (a yes/no probe per path, a reasoning call per hop, fused); neuropath is its
+# paths' own ranking and neuropath_faithful the paper's method, all kept for comparison;
+# neuropath_bm25_noprobe: no probes, a reasoning call per hop; neuropath_bm25_lean_cover_links2:
+# links two deep (QAContext.link_depth = 2), without keep_nearest.
+DEFAULT_METHODS = METHODS[:12]
 # (path_probe, reason_rounds) per scored variant, explicit so a method's meaning never follows
 # a change of QAContext's defaults.
 SCORED_SETTINGS = {"neuropath": ("each", 2), "neuropath_bm25": ("each", 2), "neuropath_bm25_noprobe": ("none", 2),

@@ -10,7 +10,7 @@ from placecell.evals.complete_replay import parse_overrides, replay
 from placecell.evals.multihop import make_runner, qa_context
 from test_qa_graph import DOCS, QUESTION, _backends  # the hand-built Longleat corpus and KG
 
-METHOD = "neuropath_bm25_lean_cover_links"
+METHOD = "neuropath_bm25_lean_cover_links_near"  # what `ask` runs
 
 
 def test_a_replayed_variant_equals_a_fresh_run_of_it(tmp_path, small_llm, monkeypatch):

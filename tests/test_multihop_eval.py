@@ -279,7 +279,7 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert (fused.path_probe, plain.path_probe) == ("each", "each")
     noprobe = qa_context("neuropath_bm25_noprobe", True)
     assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
-    assert len(DEFAULT_METHODS) == 11 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
+    assert len(DEFAULT_METHODS) == 12 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
     assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
     lean = qa_context("neuropath_bm25_lean", True)
     assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)
@@ -287,13 +287,13 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     cover = qa_context("neuropath_bm25_lean_cover", True)
     assert (cover.cover_entities, cover.title_links, lean.title_links) == (True, False, False)
     links = qa_context("neuropath_bm25_lean_cover_links", True)
-    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean_cover_links"  # what `ask` runs
-    default = QAContext()
-    settings = ("path_probe", "reason_rounds", "fuse_bm25", "cover_entities", "title_links")
-    assert [getattr(default, k) for k in settings] == [getattr(links, k) for k in settings] == ["none", 1, True, True, True]
     near = qa_context("neuropath_bm25_lean_cover_links_near", True)
-    assert (near.keep_nearest, links.keep_nearest) == (1, default.keep_nearest)
-    assert [getattr(near, k) for k in settings] == [getattr(links, k) for k in settings]
+    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean_cover_links_near"  # what `ask` runs
+    default = QAContext()
+    settings = ("path_probe", "reason_rounds", "fuse_bm25", "cover_entities", "title_links", "link_depth", "keep_nearest")
+    assert [getattr(default, k) for k in settings] == [getattr(near, k) for k in settings] == ["none", 1, True, True, True, 1, 1]
+    assert [getattr(links, k) for k in settings] == ["none", 1, True, True, True, 1, 0]  # the session-12 default
+    assert qa_context("neuropath_bm25_lean_cover_links2", True).keep_nearest == 0
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):

@@ -221,12 +221,12 @@ def test_keep_nearest_brings_the_question_s_nearest_passage_to_the_reader(tmp_pa
     monkeypatch.setattr(retrievers, "bm25", lambda question, backends, k=10, **_: [(p, 1.0) for p in others + [nearest]][:k])
     ctx = QAContext(method="neuropath", top_k=2, rank_k=4, cover_entities=False, title_links=False)
     plain_events, events = [], []
-    plain = complete_ranking(b, ctx, QUESTION, others, emit_event=plain_events.append)  # keep_nearest is off by default
-    kept = complete_ranking(b, replace(ctx, keep_nearest=1), QUESTION, others, emit_event=events.append)
+    plain = complete_ranking(b, replace(ctx, keep_nearest=0), QUESTION, others, emit_event=plain_events.append)
+    kept = complete_ranking(b, ctx, QUESTION, others, emit_event=events.append)  # on by default
     assert plain[-1] == nearest and kept == [plain[0], nearest, *plain[1:3]]
     assert events == [{"event": "nearest", "passage_ids": [nearest], "titles": [titles[nearest]]}] and not plain_events
     faithful = replace(ctx, mode="faithful")
-    assert complete_ranking(b, replace(faithful, keep_nearest=1), QUESTION, others) == complete_ranking(b, faithful, QUESTION, others)
+    assert complete_ranking(b, faithful, QUESTION, others) == complete_ranking(b, replace(faithful, keep_nearest=0), QUESTION, others)
 
 
 def test_path_probe_none_judges_paths_without_probe_calls(tmp_path, small_llm):

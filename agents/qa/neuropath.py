@@ -17,8 +17,10 @@ Two judges decide which paths are valid and which to expand:
   post-retrieval completion.
 
 After completion (and the BM25 fusion) the scored mode puts first the pair of top passages that
-mention the most question entities (`cover_entities_first`) and can put after them the passages
-whose titles they name (`follow_title_links`); the faithful mode ranks as published.
+mention the most question entities (`cover_entities_first`), can put after them the passages
+whose titles they name (`follow_title_links`), and keeps the question's nearest passage by
+embedding among the passages the reader sees (`keep_nearest`); the faithful mode ranks as
+published.
 """
 
 from __future__ import annotations
