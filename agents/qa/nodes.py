@@ -141,7 +141,7 @@ def complete_ranking(backends: Backends, ctx: QAContext, question: str, candidat
         # Faithful mode stays the paper's method, unfused.
         fused = rrf([[(pid, 0.0) for pid in ranking], bm25(question, backends, ctx.rank_k)], ctx.rank_k)
         ranking = [pid for pid, _ in fused]
-    passages = _PassageLookup(backends.get_registry())  # read once, shared by the two steps below
+    passages = _PassageLookup(backends.get_registry())  # read once, shared by the steps below
     if ctx.cover_entities and ctx.mode == "scored":
         passages.update({pid: (p.title, p.text) for pid, p in passages.registry.get_many(ranking).items()})
         fused_order = ranking
