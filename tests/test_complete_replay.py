@@ -8,6 +8,7 @@ import pytest
 
 from placecell.evals.complete_replay import parse_overrides, replay
 from placecell.evals.multihop import make_runner, qa_context
+from placecell.graphs.qa import build_qa_graph
 from test_qa_graph import DOCS, QUESTION, _backends  # the hand-built Longleat corpus and KG
 
 METHOD = "neuropath_bm25_lean_cover_links_near"  # what `ask` runs
@@ -38,8 +39,6 @@ def test_a_replayed_variant_equals_a_fresh_run_of_it(tmp_path, small_llm, monkey
     assert as_run["replayed"] == as_run["saved"]
     # A variant replayed from the trace is what running the graph with that setting returns.
     variant = dataclasses.replace(qa_context(METHOD, False), fuse_bm25=False, cover_entities=False)
-    from placecell.graphs.qa import build_qa_graph
-
     direct = build_qa_graph(b).invoke({"question": QUESTION}, context=variant)
     replayed = replay({"q1": saved}, [question], b, variant)
     assert replayed["rankings"]["q1"] == list(direct["ranking"])
