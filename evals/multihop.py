@@ -16,35 +16,38 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from placecell.errors import InputError
 from placecell.evals import multihop_metrics as metrics
 
-METHODS = ("neuropath_bm25_lean_cover_links_near", "neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover",
-           "neuropath_bm25_lean", "neuropath", "neuropath_faithful", "neuropath_bm25", "dense", "bm25", "hybrid", "ppr",
-           "ircot", "neuropath_bm25_noprobe", "neuropath_bm25_lean_cover_links2")
-# neuropath_bm25_lean_cover_links_near is what `ask` runs by default: scored paths without per-path
-# LLM probes, one reasoning call (after hop 1), the final ranking fused with BM25, then the pair of
-# top passages that mention the most question entities first (QAContext.cover_entities), then the
-# passages those two name by title (QAContext.title_links), then the question's nearest passage
-# kept in the top 5 (QAContext.keep_nearest). neuropath_bm25_lean_cover_links is the same without
-# the last step (the default in sessions 12-13), neuropath_bm25_lean_cover without the links either
-# (session 11), neuropath_bm25_lean without the cover step (until session 11); neuropath_bm25 the
-# default before that (a yes/no probe per path, a reasoning call per hop, fused); neuropath is its
-# paths' own ranking and neuropath_faithful the paper's method, all kept for comparison;
-# neuropath_bm25_noprobe: no probes, a reasoning call per hop; neuropath_bm25_lean_cover_links2:
-# links two deep (QAContext.link_depth = 2), without keep_nearest.
-DEFAULT_METHODS = METHODS[:12]
+# `neuropath` is what `placecell ask` runs: QAContext's defaults at the time of the run (results.json
+# keeps them as the method's "settings", and checkpoint rows made under other settings are not
+# reused). Today that is scored paths without per-path LLM probes, one reasoning call (after hop 1),
+# the final ranking fused with BM25, the pair of top passages that mention the most question entities
+# first (cover_entities), the passages those two name by title next (title_links), and the
+# question's nearest passage kept in the top 5 (keep_nearest). The other neuropath_* names are
+# frozen variants, kept so old runs can be repeated: neuropath_bm25_lean_cover_links_near is today's
+# default under a name that never moves; neuropath_bm25_lean_cover_links the same without the last
+# step (the default in sessions 12-13); neuropath_bm25_lean_cover without the links either (session
+# 11); neuropath_bm25_lean without the cover step (until session 11); neuropath_bm25 the default
+# before that (a yes/no probe per path, a reasoning call per hop, fused); neuropath_probe its paths'
+# own ranking (named `neuropath` in reports made before session 15); neuropath_bm25_noprobe: no
+# probes, a reasoning call per hop; neuropath_bm25_lean_cover_links2: links two deep
+# (QAContext.link_depth = 2), without keep_nearest.
+DEFAULT_METHODS = ("neuropath", "neuropath_faithful", "dense", "bm25", "hybrid", "ppr", "ircot")
+METHODS = DEFAULT_METHODS + (
+    "neuropath_bm25_lean_cover_links_near", "neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover",
+    "neuropath_bm25_lean", "neuropath_probe", "neuropath_bm25", "neuropath_bm25_noprobe", "neuropath_bm25_lean_cover_links2")
 # (path_probe, reason_rounds) per scored variant, explicit so a method's meaning never follows
 # a change of QAContext's defaults.
-SCORED_SETTINGS = {"neuropath": ("each", 2), "neuropath_bm25": ("each", 2), "neuropath_bm25_noprobe": ("none", 2),
+SCORED_SETTINGS = {"neuropath_probe": ("each", 2), "neuropath_bm25": ("each", 2), "neuropath_bm25_noprobe": ("none", 2),
                    "neuropath_bm25_lean": ("none", 1), "neuropath_bm25_lean_cover": ("none", 1),
                    "neuropath_bm25_lean_cover_links": ("none", 1), "neuropath_bm25_lean_cover_links2": ("none", 1),
                    "neuropath_bm25_lean_cover_links_near": ("none", 1)}
-KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_bm25", "neuropath_bm25_noprobe", "neuropath_bm25_lean",
+KG_METHODS = {"neuropath", "neuropath_faithful", "neuropath_probe", "neuropath_bm25", "neuropath_bm25_noprobe", "neuropath_bm25_lean",
               "neuropath_bm25_lean_cover", "neuropath_bm25_lean_cover_links", "neuropath_bm25_lean_cover_links2",
               "neuropath_bm25_lean_cover_links_near", "ppr"}
 LLM_METHODS = KG_METHODS | {"ircot"}
@@ -204,6 +207,8 @@ def gold_coverage(questions: list[dict], registry) -> tuple[int, int]:
 def qa_context(method: str, answer: bool):
     from placecell.agents.qa.state import QAContext
 
+    if method == "neuropath":
+        return QAContext(method="neuropath", answer=answer, rank_k=RANK_K)
     if method.startswith("neuropath"):
         mode = "faithful" if method == "neuropath_faithful" else "scored"
         probe, rounds = SCORED_SETTINGS.get(method, ("each", 2))
@@ -213,6 +218,22 @@ def qa_context(method: str, answer: bool):
                          link_depth=2 if method.endswith("_links2") else 1,
                          keep_nearest=1 if method.endswith("_near") else 0)
     return QAContext(method=method, answer=answer, rank_k=RANK_K)
+
+
+def qa_settings(method: str, answer: bool) -> dict | None:
+    """The QAContext a neuropath method runs with, minus what the run identity already says."""
+    if not method.startswith("neuropath"):
+        return None
+    return {k: v for k, v in asdict(qa_context(method, answer)).items() if k not in ("answer", "model")}
+
+
+def method_identity(method: str, identity: dict) -> dict:
+    """`neuropath` follows the product's defaults, so its checkpoint rows carry the settings they were
+    made with, and rows made before a default changed (or under the pre-session-15 meaning of the
+    name) are run again instead of reused."""
+    if method != "neuropath":
+        return identity
+    return {**identity, "qa_settings": qa_settings(method, identity["answered"])}
 
 
 def make_runner(backends, answer: bool) -> Callable[[str, str], dict]:
@@ -324,9 +345,11 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
         if key in identity:
             results[key] = identity[key]
     for method in cfg.methods:
-        records = run_method(run, method, questions, out_dir, identity, progress)
+        records = run_method(run, method, questions, out_dir, method_identity(method, identity), progress)
         passages = registry.get_many(sorted({pid for r in records for pid in r["ranking"]}))
         results["methods"][method] = metrics.summarise(records, by_id, passages, cfg.recall_level)
+        if method == "neuropath":
+            results["methods"][method]["settings"] = qa_settings(method, cfg.answer)
     found, total = gold_coverage(questions, registry)
     results["corpus"] = {"file": str(cfg.corpus), "sha256": corpus_sha, "passages": ingest["passages"],
                          "kg": ingest.get("kg") or {}, "gold_passages_found": found, "gold_passages": total}

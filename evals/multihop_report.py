@@ -43,17 +43,27 @@ def kg_line(kg: dict) -> str:
 
 
 METHOD_NOTES = {
-    "neuropath_bm25_lean": "scored paths without LLM probes (similarity + structure), one reasoning call after hop 1, final ranking fused with BM25 (`ask --no-cover-entities`; the default until 2026-11-27)",
-    "neuropath_bm25_lean_cover": "NeuroPath as `placecell ask` runs it: neuropath_bm25_lean, then the pair of top-10 passages that mention the most question entities ranked first",
+    "neuropath": "NeuroPath as `placecell ask` runs it, with the defaults of the day of the run",
+    "neuropath_bm25_lean_cover_links_near": "the default since session 14 under a name that never moves: neuropath_bm25_lean_cover_links, then the question's nearest passage kept in the top 5",
+    "neuropath_bm25_lean_cover_links": "neuropath_bm25_lean_cover, then the passages the top two name by title at ranks 3-5 (the default in sessions 12-13)",
+    "neuropath_bm25_lean_cover": "neuropath_bm25_lean, then the pair of top-10 passages that mention the most question entities ranked first (the default in session 11)",
+    "neuropath_bm25_lean": "scored paths without LLM probes (similarity + structure), one reasoning call after hop 1, final ranking fused with BM25 (the default until session 11)",
     "neuropath_bm25": "scored path judging with a yes/no LLM probe per path and a reasoning call per hop, fused with BM25 (`ask --path-probe each --reason-rounds 2`; the default until 2026-11-26)",
-    "neuropath": "as neuropath_bm25, the paths' own ranking (`ask --path-probe each --reason-rounds 2 --no-fuse-bm25`)",
+    "neuropath_probe": "as neuropath_bm25, the paths' own ranking (`ask --path-probe each --reason-rounds 2 --no-fuse-bm25`; called `neuropath` in reports made before session 15)",
     "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",
     "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --reason-rounds 2`)",
 }
 
 
 def method_legend(methods: dict) -> list[str]:
-    return [f"- `{name}`: {METHOD_NOTES[name]}" for name in methods if name in METHOD_NOTES]
+    lines = []
+    for name, m in methods.items():
+        if name not in METHOD_NOTES:
+            continue
+        settings = m.get("settings") if isinstance(m, dict) else None
+        detail = f" ({', '.join(f'{k}={v}' for k, v in settings.items() if k != 'method')})" if settings else ""
+        lines.append(f"- `{name}`: {METHOD_NOTES[name]}{detail}")
+    return lines
 
 
 def metrics_table(methods: dict) -> list[str]:

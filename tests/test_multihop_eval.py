@@ -3,6 +3,7 @@ run of the non-LLM methods on a tiny corpus (real MiniLM, no LLM)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -258,10 +259,12 @@ def test_cli_empty_question_file(files, capsys):
 
 @pytest.mark.slow
 def test_llm_methods_with_the_smallest_model(files, small_model):
-    """PPR (query NER + a KG extracted by the model) and IRCoT end to end with smollm2."""
-    assert run_cli(eval_args(files, "--methods", "ppr,ircot", "--model", "smollm2-135m", "--limit", "2")) == 0
+    """NeuroPath, PPR (query NER + a KG extracted by the model) and IRCoT end to end with smollm2."""
+    assert run_cli(eval_args(files, "--methods", "neuropath,ppr,ircot", "--model", "smollm2-135m", "--limit", "2")) == 0
     results = json.loads((files["out"] / "results.json").read_text())
-    for name in ("ppr", "ircot"):
+    assert results["methods"]["neuropath"]["settings"]["keep_nearest"] == QAContext.keep_nearest
+    assert f"keep_nearest={QAContext.keep_nearest}" in (files["out"] / "report.md").read_text()
+    for name in ("neuropath", "ppr", "ircot"):
         metrics = results["methods"][name]
         assert metrics["llm_calls_per_question"] >= 1 and metrics["tokens_per_question"] > 0
         assert 0.0 < metrics["llm_time_share"] <= 1.0 and metrics["em"] is not None
@@ -273,13 +276,15 @@ def test_llm_methods_with_the_smallest_model(files, small_model):
 def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     from placecell.evals.multihop import DEFAULT_METHODS, METHODS, qa_context
 
-    fused, plain = qa_context("neuropath_bm25", True), qa_context("neuropath", True)
+    fused, plain = qa_context("neuropath_bm25", True), qa_context("neuropath_probe", True)
     assert (fused.method, fused.mode, fused.fuse_bm25) == ("neuropath", "scored", True)
     assert plain.fuse_bm25 is False and qa_context("neuropath_faithful", True).fuse_bm25 is False
     assert (fused.path_probe, plain.path_probe) == ("each", "each")
     noprobe = qa_context("neuropath_bm25_noprobe", True)
     assert (noprobe.mode, noprobe.fuse_bm25, noprobe.path_probe) == ("scored", True, "none")
-    assert len(DEFAULT_METHODS) == 12 and "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
+    # The issue's results.json keys, `neuropath` first; the frozen variants run on request.
+    assert DEFAULT_METHODS == ("neuropath", "neuropath_faithful", "dense", "bm25", "hybrid", "ppr", "ircot")
+    assert "neuropath_bm25_noprobe" in METHODS and "neuropath_bm25_noprobe" not in DEFAULT_METHODS
     assert (fused.reason_rounds, noprobe.reason_rounds) == (2, 2)
     lean = qa_context("neuropath_bm25_lean", True)
     assert (lean.mode, lean.fuse_bm25, lean.path_probe, lean.reason_rounds) == ("scored", True, "none", 1)
@@ -288,12 +293,44 @@ def test_neuropath_bm25_is_scored_neuropath_with_fusion():
     assert (cover.cover_entities, cover.title_links, lean.title_links) == (True, False, False)
     links = qa_context("neuropath_bm25_lean_cover_links", True)
     near = qa_context("neuropath_bm25_lean_cover_links_near", True)
-    assert DEFAULT_METHODS[0] == "neuropath_bm25_lean_cover_links_near"  # what `ask` runs
     default = QAContext()
+    assert qa_context("neuropath", False) == dataclasses.replace(default, answer=False, rank_k=10)  # what `ask` runs
     settings = ("path_probe", "reason_rounds", "fuse_bm25", "cover_entities", "title_links", "link_depth", "keep_nearest")
     assert [getattr(default, k) for k in settings] == [getattr(near, k) for k in settings] == ["none", 1, True, True, True, 1, 1]
     assert [getattr(links, k) for k in settings] == ["none", 1, True, True, True, 1, 0]  # the session-12 default
     assert qa_context("neuropath_bm25_lean_cover_links2", True).keep_nearest == 0
+
+
+def test_the_report_says_which_settings_neuropath_ran_with():
+    from placecell.evals.multihop_report import method_legend
+
+    legend = method_legend({"neuropath": {"settings": {"method": "neuropath", "keep_nearest": 1}}, "dense": {}})
+    assert legend == ["- `neuropath`: NeuroPath as `placecell ask` runs it, with the defaults of the day of the run (keep_nearest=1)"]
+
+
+def test_neuropath_rows_carry_their_settings_and_stale_rows_are_run_again(tmp_path):
+    """`neuropath` follows the product's defaults: a checkpoint row made under other settings (or
+    under the name's meaning before session 15) is run again, not reused; frozen names are reused."""
+    from placecell.evals.multihop import method_identity, qa_settings, run_method
+
+    calls = []
+
+    def run(question, method):
+        calls.append(method)
+        return {"ranking": ["p1"], "answer": None, "paths": []}
+
+    questions = [{"id": "q1", "question": "Who?"}]
+    identity = {"model": "m", "corpus_sha256": "c", "answered": False}
+    for method in ("neuropath", "neuropath_probe"):  # rows as a pre-session-15 run left them
+        run_method(run, method, questions, tmp_path, identity, lambda _: None)
+    calls.clear()
+    rows = run_method(run, "neuropath", questions, tmp_path, method_identity("neuropath", identity), lambda _: None)
+    assert calls == ["neuropath"] and rows[0]["qa_settings"] == qa_settings("neuropath", False)
+    assert rows[0]["qa_settings"]["keep_nearest"] == QAContext.keep_nearest
+    run_method(run, "neuropath", questions, tmp_path, method_identity("neuropath", identity), lambda _: None)
+    run_method(run, "neuropath_probe", questions, tmp_path, method_identity("neuropath_probe", identity), lambda _: None)
+    assert calls == ["neuropath"]  # both reused this time
+    assert method_identity("dense", identity) == identity and qa_settings("dense", False) is None
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):
