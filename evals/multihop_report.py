@@ -48,10 +48,10 @@ METHOD_NOTES = {
     "neuropath_bm25_lean_cover_links": "neuropath_bm25_lean_cover, then the passages the top two name by title at ranks 3-5 (the default in sessions 12-13)",
     "neuropath_bm25_lean_cover": "neuropath_bm25_lean, then the pair of top-10 passages that mention the most question entities ranked first (the default in session 11)",
     "neuropath_bm25_lean": "scored paths without LLM probes (similarity + structure), one reasoning call after hop 1, final ranking fused with BM25 (the default until session 11)",
-    "neuropath_bm25": "scored path judging with a yes/no LLM probe per path and a reasoning call per hop, fused with BM25 (`ask --path-probe each --reason-rounds 2`; the default until 2026-11-26)",
-    "neuropath_probe": "as neuropath_bm25, the paths' own ranking (`ask --path-probe each --reason-rounds 2 --no-fuse-bm25`; called `neuropath` in reports made before session 15)",
+    "neuropath_bm25": "scored path judging with a yes/no LLM probe per path and a reasoning call per hop, fused with BM25 (`ask --path-probe each --reason-rounds 2 --no-cover-entities --no-title-links --keep-nearest 0`; the default until 2026-11-26)",
+    "neuropath_probe": "as neuropath_bm25, the paths' own ranking (the same `ask` flags and `--no-fuse-bm25`; called `neuropath` in reports made before session 15)",
     "neuropath_faithful": "the paper's path-tracking call as published (`ask --mode faithful`)",
-    "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --reason-rounds 2`)",
+    "neuropath_bm25_noprobe": "as neuropath_bm25 but no LLM path probes: paths scored by similarity + structure (`ask --reason-rounds 2 --no-cover-entities --no-title-links --keep-nearest 0`)",
 }
 
 
