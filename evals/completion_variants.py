@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -67,12 +68,15 @@ def patched(variant: dict, question: dict, backends):
         return retrievers._top(ids, np.array([fused[i] for i in ids]), k)
 
     def title_index(b):
-        index = {key: list(ids) for key, ids in real_titles(b).items()}
-        for passage in b.get_registry().all():
-            bare = retrievers.title_key(passage.title.split(", ")[0]) if ", " in passage.title else ""
-            if bare and not bare.isdigit() and passage.id not in index.setdefault(bare, []):
-                index[bare].append(passage.id)
-        return index
+        def build():  # once per corpus state, through the retrievers' own index cache
+            index = {key: list(ids) for key, ids in real_titles(b).items()}
+            for passage in b.get_registry().all():
+                bare = retrievers.title_key(passage.title.split(", ")[0]) if ", " in passage.title else ""
+                if bare and not bare.isdigit() and passage.id not in index.setdefault(bare, []):
+                    index[bare].append(passage.id)
+            return index
+
+        return retrievers._cached("titles+comma", b.get_registry(), build)
 
     retrievers.rrf = rrf
     if variant.get("comma_titles"):
@@ -108,8 +112,9 @@ def rank(variant: dict, question: dict, trace: dict, backends, ctx) -> list[str]
     return ranking[: ctx.rank_k]
 
 
-def recalls(name: str, variant: dict, cache: Path) -> tuple[float, float]:
-    from placecell.evals import multihop_metrics as metrics
+@functools.lru_cache(maxsize=None)
+def load_set(name: str, cache: Path):
+    """(backends, questions, checkpoint rows, the shipped context) of a traced set, read once."""
     from placecell.evals.multihop import EvalConfig, file_sha256, load_questions, make_backends, qa_context
     from placecell.tools.stores.jsonl_cache import JsonlCache
 
@@ -120,12 +125,19 @@ def recalls(name: str, variant: dict, cache: Path) -> tuple[float, float]:
                              file_sha256(corpus))
     rows = JsonlCache(EVALS / "reports" / report / "checkpoints" / f"{method}.jsonl")
     ctx = dataclasses.replace(qa_context(method, False), keep_nearest=1)  # the shipped default
+    return backends, load_questions(questions_file, "passage"), rows, ctx
+
+
+def recalls(name: str, variant: dict, cache: Path) -> tuple[float, float]:
+    from placecell.evals import multihop_metrics as metrics
+
+    backends, questions, rows, ctx = load_set(name, cache)
     registry = backends.get_registry()
     r2 = r5 = 0.0
-    questions = load_questions(questions_file, "passage")
     for q in questions:
         ranking = rank(variant, q, rows.get(q["id"])["trace"], backends, ctx)[:5]
-        texts = [registry.get_many([pid])[pid].text for pid in ranking]
+        rows_by_id = registry.get_many(ranking)
+        texts = [rows_by_id[pid].text for pid in ranking]
         gold = metrics.gold_items(q, "passage")
         r2 += metrics.recall_at_k(texts, gold, 2)
         r5 += metrics.recall_at_k(texts, gold, 5)

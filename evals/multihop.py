@@ -345,11 +345,12 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
         if key in identity:
             results[key] = identity[key]
     for method in cfg.methods:
-        records = run_method(run, method, questions, out_dir, method_identity(method, identity), progress)
+        method_id = method_identity(method, identity)
+        records = run_method(run, method, questions, out_dir, method_id, progress)
         passages = registry.get_many(sorted({pid for r in records for pid in r["ranking"]}))
         results["methods"][method] = metrics.summarise(records, by_id, passages, cfg.recall_level)
-        if method == "neuropath":
-            results["methods"][method]["settings"] = qa_settings(method, cfg.answer)
+        if "qa_settings" in method_id:
+            results["methods"][method]["settings"] = method_id["qa_settings"]
     found, total = gold_coverage(questions, registry)
     results["corpus"] = {"file": str(cfg.corpus), "sha256": corpus_sha, "passages": ingest["passages"],
                          "kg": ingest.get("kg") or {}, "gold_passages_found": found, "gold_passages": total}

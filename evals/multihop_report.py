@@ -60,7 +60,7 @@ def method_legend(methods: dict) -> list[str]:
     for name, m in methods.items():
         if name not in METHOD_NOTES:
             continue
-        settings = m.get("settings") if isinstance(m, dict) else None
+        settings = m.get("settings")
         detail = f" ({', '.join(f'{k}={v}' for k, v in settings.items() if k != 'method')})" if settings else ""
         lines.append(f"- `{name}`: {METHOD_NOTES[name]}{detail}")
     return lines

@@ -159,8 +159,9 @@ def complete_ranking(backends: Backends, ctx: QAContext, question: str, candidat
                         "passage_ids": linked, "titles": [passages[pid][0] for pid in linked]})
     if ctx.keep_nearest and ctx.mode == "scored":
         nearest = [pid for pid, _ in dense(question, backends, ctx.keep_nearest)]
-        kept = [pid for pid in nearest if pid not in ranking[: ctx.top_k]]
-        ranking = npath.keep_nearest(ranking, nearest, ctx.top_k)[: ctx.rank_k]
+        reordered = npath.keep_nearest(ranking, nearest, ctx.top_k)
+        kept = [pid for pid in reordered[: ctx.top_k] if pid not in ranking[: ctx.top_k]]
+        ranking = reordered[: ctx.rank_k]
         if kept:
             emit_event({"event": "nearest", "passage_ids": kept, "titles": [passages[pid][0] for pid in kept]})
     return ranking
