@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Abort):
             print("aborted", file=sys.stderr)
             sys.exit(130)
+        if isinstance(exc, UnicodeDecodeError):  # past the first 64 KB that open_text checks
+            print(f"error: input is not UTF-8 text (byte {exc.start} of a read block); save it as UTF-8", file=sys.stderr)
+            sys.exit(2)
         if isinstance(exc, OSError) and exc.errno == 28:
             print("error: no space left on device; nothing already stored was changed", file=sys.stderr)
             sys.exit(1)

@@ -156,6 +156,21 @@ def test_csv_errors_are_clear(tmp_path):
         load_table(tmp_path / "a.csv", "parquet")
 
 
+def test_binary_and_non_utf8_files_are_refused_by_name(tmp_path):
+    (tmp_path / "nul.csv").write_bytes(b"click,a\n1,\x00\x01\x02\n")
+    with pytest.raises(InputError, match=r"nul.csv: not a text file"):
+        load_table(tmp_path / "nul.csv", "csv", label="click")
+    (tmp_path / "latin1.csv").write_bytes("click,a\n1,café\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1.csv: not UTF-8 text \(byte 13\)"):
+        load_table(tmp_path / "latin1.csv", "csv", label="click")
+    (tmp_path / "fake.txt.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match=r"fake.txt.gz: cannot read"):
+        load_table(tmp_path / "fake.txt.gz", "criteo-tsv")
+    # A multi-byte character cut by the 64 KB sniff is not an error.
+    text = "click,a\n" + "1,é\n" * 30000
+    (tmp_path / "long.csv").write_text(text, encoding="utf-8")
+    assert len(load_table(tmp_path / "long.csv", "csv", label="click")) == 30000
+
 def test_test_file_with_other_columns_is_refused(tmp_path):
     train = load_table(write_csv(tmp_path / "tr.csv", synthetic_rows(30, 4)), "csv", label="click")
     other = write_csv(tmp_path / "te.csv", [r[:5] + ["x"] for r in synthetic_rows(5, 5)], ["click", "site", "slot", "hour", "device", "browser"])

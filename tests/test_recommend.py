@@ -162,6 +162,12 @@ def test_history_files(tmp_path):
         read_history_file(tmp_path / "bad_rating.csv")
     with pytest.raises(InputError, match="not found"):
         read_history_file(tmp_path / "missing.csv")
+    (tmp_path / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(InputError, match="binary.csv: not a text file"):
+        read_history_file(tmp_path / "binary.csv")
+    (tmp_path / "latin1.csv").write_bytes("item\nAmélie\n".encode("latin-1"))
+    with pytest.raises(InputError, match="latin1.csv: not UTF-8 text"):
+        read_history_file(tmp_path / "latin1.csv")
 
 
 def _kept_urls(web, query):

@@ -104,13 +104,34 @@ class Catalog:
         return list(self._histories.get(str(user_id), []))
 
 
+_SNIFF_BYTES = 65536
+
+
+def _check_text_start(path: Path, start: bytes) -> None:
+    """InputError when the file's first bytes are not UTF-8 text (a binary or wrongly encoded file)."""
+    if b"\x00" in start:
+        raise InputError(f"{path}: not a text file (binary data)")
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(start) - 3 or len(start) < _SNIFF_BYTES:  # not just a character cut by the sniff
+            raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
 def open_text(path: str | Path) -> io.TextIOBase:
-    """Open a text file, transparently gunzipping `*.gz`; InputError if it is missing."""
+    """Open a text file, transparently gunzipping `*.gz`; InputError if it is missing, binary or not UTF-8."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as raw:
+                _check_text_start(path, raw.read(_SNIFF_BYTES))
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+        with open(path, "rb") as raw:
+            _check_text_start(path, raw.read(_SNIFF_BYTES))
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"{path}: cannot read ({exc})") from None
     return open(path, encoding="utf-8", newline="")
 
 
