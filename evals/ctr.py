@@ -68,24 +68,38 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def run_seed(split: CTRSplit, seed: int, epochs: int, threads: int, say: Callable[[str], None],
-             linear_init: str = "zero") -> dict:
-    """Train everything once with `seed`; AUC / log-loss on the clean and the corrupted test."""
+             linear_init: str = "zero", overrides: dict | None = None, baselines: bool = True) -> dict:
+    """Train everything once with `seed`; AUC / log-loss on the clean and the corrupted test.
+
+    `overrides` sets SGCTRConfig / TrainConfig fields by name (the dev harness, `ctr_dev`, uses it);
+    `baselines=False` trains SGCTR only.
+    """
     from placecell.tools.ctr.baselines import FMBaseline, HashedLR, LightGBMBaseline
+    from placecell.tools.ctr.model import SGCTRConfig
     from placecell.tools.ctr.train import TrainConfig, predict, split_for_validation, train_sgctr
 
-    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, linear_init=linear_init)
+    model_over, train_over = {}, {}
+    for key, value in (overrides or {}).items():
+        if key in SGCTRConfig.__dataclass_fields__:
+            model_over[key] = value
+        elif key in TrainConfig.__dataclass_fields__:
+            train_over[key] = value
+        else:
+            raise InputError(f"unknown SGCTR setting {key!r}")
+    cfg = TrainConfig(**({"epochs": epochs, "seed": seed, "threads": threads, "linear_init": linear_init} | train_over))
     fit_part, val_part = split_for_validation(split.train, cfg)
     started = time.time()
-    trained = train_sgctr(split.train, cfg, progress=lambda m: say(f"  sgctr {m}"))
+    trained = train_sgctr(split.train, cfg, SGCTRConfig(**model_over), progress=lambda m: say(f"  sgctr {m}"))
     say(f"  sgctr: {trained.log.epochs_run} epochs in {trained.log.seconds}s; default K on validation = {trained.default_passes}")
     models: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     for k in PASSES:
         models[f"sgctr_k{k}"] = lambda v, k=k: predict(trained.model, trained.encoder.transform(v))[:, k]
-    lr = HashedLR(split.train.schema.fields).fit(fit_part, val_part, seed)
-    models["lr"] = lr.predict
-    models["fm"] = FMBaseline(trained.encoder).fit(fit_part, val_part, cfg).predict
-    gbm = LightGBMBaseline(trained.encoder).fit(fit_part, val_part, seed, threads)
-    models["lightgbm"] = gbm.predict
+    if baselines:
+        lr = HashedLR(split.train.schema.fields).fit(fit_part, val_part, seed)
+        models["lr"] = lr.predict
+        models["fm"] = FMBaseline(trained.encoder).fit(fit_part, val_part, cfg).predict
+        gbm = LightGBMBaseline(trained.encoder).fit(fit_part, val_part, seed, threads)
+        models["lightgbm"] = gbm.predict
     noisy = corrupt(split.test.values, fit_part.values, CORRUPT_RATE, np.random.default_rng(seed + 7))
     y = split.test.labels
     out: dict = {"clean": {}, "corrupted": {}, "seconds": 0.0}
@@ -95,8 +109,9 @@ def run_seed(split: CTRSplit, seed: int, epochs: int, threads: int, say: Callabl
         out["corrupted"][name] = _scores(y, fn(noisy))
     out["sgctr_default_k"] = trained.default_passes
     out["sgctr_val_auc_by_k"] = trained.val_auc_by_passes
-    out["lr_C"] = lr.C
-    out["lightgbm_setting"] = f"{gbm.setting}, {gbm.booster.best_iteration} rounds"
+    if baselines:
+        out["lr_C"] = lr.C
+        out["lightgbm_setting"] = f"{gbm.setting}, {gbm.booster.best_iteration} rounds"
     out["seconds"] = round(time.time() - started, 1)
     return out
 
