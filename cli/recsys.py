@@ -36,8 +36,9 @@ def eval_ctr(
     seeds: int = typer.Option(3, "--seeds", help="number of seeds (0..n-1)"),
     epochs: int = typer.Option(20, "--epochs", help="maximum SGCTR / FM epochs (early stopping on validation)"),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch and LightGBM"),
-    linear_init: str = typer.Option("zero", "--linear-init", help="SGCTR first-order weights start at zero, or at "
-                                    "an L2 logistic regression ('lr'; for data with a few hundred clicks)"),
+    linear_init: str = typer.Option("auto", "--linear-init", help="auto | zero | lr: SGCTR's first-order weights start "
+                                    "at zero or at an L2 logistic regression; auto picks lr when either class has "
+                                    "few training rows"),
 ) -> None:
     """SGCTR (K = 0..3) vs LR, FM, LightGBM: AUC and log-loss, clean and with 20 % corrupted test cells."""
     from placecell.evals.ctr import DATASETS, run_ctr_eval
@@ -102,8 +103,9 @@ def train_ctr(
     epochs: int = typer.Option(20, "--epochs"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(1, "--threads"),
-    linear_init: str = typer.Option("zero", "--linear-init", help="zero | lr: start the first-order weights from an "
-                                    "L2 logistic regression (helps with a few hundred clicks; see RESULTS_recsys.md)"),
+    linear_init: str = typer.Option("auto", "--linear-init", help="auto | zero | lr: start the first-order weights from "
+                                    "an L2 logistic regression (lr) or zero; auto picks lr when either class has few "
+                                    "training rows (see RESULTS_recsys.md)"),
 ) -> None:
     """Train SGCTR on your data, export it to ONNX and write a training report."""
     from placecell.tools.ctr.train import LINEAR_INITS

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from placecell.errors import InputError
-from placecell.evals.recsys_report import mean_std, met, table, write_results
+from placecell.evals.recsys_report import mean_std, met, provenance, provenance_lines, table, write_results
 from placecell.tools.carousels.cf import EASE
 from placecell.tools.carousels.data import ImplicitSplit, ItemSpace, implicit_split, item_space, positives_of
 from placecell.tools.carousels.layout import CarouselEngine, Prepared
@@ -247,6 +247,11 @@ def run_carousel_eval(
     per_seed = [_seed_metrics(pages, users, split, space, engine.cf) for users in samples]
     results = _results(ev, per_seed, tuning, params, len(test_users), len(needed), sum(split.train[u].nnz == 0 for u in needed))
     results["seconds"] = round(time.time() - started, 1)
+    command = ["placecell", "eval", "carousels"]
+    command += ["--data", data] if not files else [arg for flag, path in zip(
+        ("--interactions", "--holdout", "--items", "--item-tags", "--tag-names"), files) for arg in (flag, path)]
+    command += (["--seeds", str(seeds)] if seeds != 3 else []) + (["--max-users", str(max_users)] if max_users != 2000 else [])
+    results["provenance"] = provenance(command + (["--out", str(out_dir)] if out_dir is not None else []))
     if out_dir is not None:
         write_results(results, out_dir, report_markdown(results))
     return results
@@ -291,6 +296,7 @@ def report_markdown(r: dict) -> str:
         "`cf` is the plain EASE top-20 list. Accuracy @10 on the first 10 page items; ILD, novelty, serendipity on the page.",
         f"- EASE lambda {r['tuning']['ease_lambda']:g} and every strategy's weights were chosen on a validation split "
         "(see `tuning` in results.json); seeds = bootstrap samples of test users (mean ± std shown).",
+        *provenance_lines(r),
         "",
         table(header, rows),
         "",

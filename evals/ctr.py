@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from placecell.errors import InputError
-from placecell.evals.recsys_report import mean_std, met, table, write_results
+from placecell.evals.recsys_report import mean_std, met, provenance, provenance_lines, table, write_results
 from placecell.tools.ctr.data import RawTable, check_trainable, corrupt, load_table, stratified_split
 from placecell.tools.ctr.metrics import auc, auc_interval, logloss
 
@@ -68,7 +68,7 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def run_seed(split: CTRSplit, seed: int, epochs: int, threads: int, say: Callable[[str], None],
-             linear_init: str = "zero", overrides: dict | None = None, baselines: bool = True) -> dict:
+             linear_init: str = "auto", overrides: dict | None = None, baselines: bool = True) -> dict:
     """Train everything once with `seed`; AUC / log-loss on the clean and the corrupted test.
 
     `overrides` sets SGCTRConfig / TrainConfig fields by name (the dev harness, `ctr_dev`, uses it);
@@ -108,6 +108,7 @@ def run_seed(split: CTRSplit, seed: int, epochs: int, threads: int, say: Callabl
         out["clean"][name] = _scores(y, clean) | {"auc_ci95": auc_interval(y, clean, seed=seed)}
         out["corrupted"][name] = _scores(y, fn(noisy))
     out["sgctr_default_k"] = trained.default_passes
+    out["sgctr_linear_init"] = trained.config.linear_init  # what "auto" resolved to
     out["sgctr_val_auc_by_k"] = trained.val_auc_by_passes
     if baselines:
         out["lr_C"] = lr.C
@@ -169,7 +170,7 @@ def run_ctr_eval(
     epochs: int = 20,
     threads: int = 1,
     say: Callable[[str], None] = print,
-    linear_init: str = "zero",
+    linear_init: str = "auto",
 ) -> dict:
     if seeds < 1:
         raise InputError("--seeds must be >= 1")
@@ -199,11 +200,29 @@ def run_ctr_eval(
                  "train_ctr": float(split.train.labels.mean()), "test_ctr": float(split.test.labels.mean())},
         "epochs_max": epochs,
         "sgctr_linear_init": linear_init,
+        "provenance": provenance(ctr_command(data, files, seeds, epochs, threads, linear_init, out_dir)),
+        "sgctr_linear_init_used": [r["sgctr_linear_init"] for r in per_seed],
         "per_seed": per_seed,
     }
     if out_dir is not None:
         write_results(results, out_dir, report_markdown(results))
     return results
+
+
+def ctr_command(data, files, seeds, epochs, threads, linear_init, out_dir) -> list[str]:
+    """The `placecell eval ctr` command that reproduces a run (defaults left out)."""
+    parts = ["placecell", "eval", "ctr"]
+    if files:
+        train, test, fmt, label, featindex = files
+        parts += ["--train", train, "--test", test, "--format", fmt]
+        parts += (["--label", label] if label else []) + (["--featindex", featindex] if featindex else [])
+    else:
+        parts += ["--data", data]
+    for flag, value, default in (("--seeds", seeds, 3), ("--epochs", epochs, 20), ("--threads", threads, 1),
+                                 ("--linear-init", linear_init, "auto")):
+        if value != default:
+            parts += [flag, str(value)]
+    return parts + (["--out", str(out_dir)] if out_dir is not None else [])
 
 
 def _model_rows(part: dict, per_seed: list[dict], part_name: str) -> list[list[str]]:
@@ -225,6 +244,16 @@ def _paired_lines(t: dict) -> list[str]:
     return [f"- Paired by seed (SGCTR at K = {t['sgctr_best_k_on_test']} minus the model, same split): " + "; ".join(parts) + "."]
 
 
+def _linear_init_text(r: dict) -> str:
+    requested = r.get("sgctr_linear_init", "zero")
+    used = set(r.get("sgctr_linear_init_used") or [requested])
+    if "lr" not in used:
+        return "." if requested != "auto" else "; first-order weights start at zero (`--linear-init auto` on this much data)."
+    how = "`--linear-init lr`" if requested == "lr" else "`--linear-init auto`: few clicks"
+    return ("; SGCTR's first-order weights start from an L2 logistic regression and its deep terms' outputs from "
+            f"zero ({how}; the start counts as epoch 0 for early stopping).")
+
+
 def report_markdown(r: dict) -> str:
     t = r["targets"]
     header = ["model", "AUC (mean ± std over seeds)", "log-loss", "AUC 95 % bootstrap CI (seed 0)"]
@@ -239,9 +268,9 @@ def report_markdown(r: dict) -> str:
         f"- Fields: {', '.join(r['fields'])}.",
         f"- Seeds: {r['seeds']} (model init, validation share{', test split' if r['data'] == 'ipinyou' else ''}, corruption); "
         f"SGCTR up to {r['epochs_max']} epochs with early stopping on validation AUC (FM: on validation log-loss)"
-        + ("; SGCTR's first-order weights start from an L2 logistic regression and its deep terms' outputs from "
-           "zero (`--linear-init lr`; the start counts as epoch 0 for early stopping)." if r.get("sgctr_linear_init") == "lr" else "."),
+        + _linear_init_text(r),
         f"- Corrupted test: each cell replaced with probability {r['corrupt_rate']} by the same field's value in a random training row.",
+        *provenance_lines(r),
         "",
         "## Clean test",
         "",

@@ -62,7 +62,8 @@ def best_k_auc(row: dict, part: str = "clean") -> float:
 
 def summary_lines(rows: list[dict], earlier: list[dict] | None = None) -> list[str]:
     models = [m for m in rows[0]["clean"]]
-    lines = [f"{len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}), settings {rows[0]['settings']}"]
+    lines = [f"{len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}), settings {rows[0]['settings']}, "
+             f"{rows[0].get('train_rows', '?')} training rows with {rows[0].get('train_clicks', '?')} clicks"]
     for m in models:
         aucs = [r["clean"][m]["auc"] for r in rows]
         lines.append(f"  {m:10s} dev AUC {np.mean(aucs):.4f} ± {np.std(aucs):.4f}  corrupted "
@@ -86,15 +87,28 @@ def summary_lines(rows: list[dict], earlier: list[dict] | None = None) -> list[s
     return lines
 
 
+def subsample(split: CTRSplit, share: float, seed: int) -> CTRSplit:
+    """Keep a stratified `share` of the dev-train rows (the dev test is unchanged): how a setting
+    behaves with less data, e.g. where the logistic-regression start stops paying."""
+    if not 0 < share <= 1:
+        raise InputError(f"--subsample must be in (0, 1], got {share}")
+    if share == 1:
+        return split
+    _, kept = stratified_split(split.train.labels, share, np.random.default_rng(seed + 3000))
+    return CTRSplit(split.name, split.train.take(np.sort(kept)), split.test, f"{split.note}; {share:g} of its training rows")
+
+
 def run(data: str, seeds: list[int], settings: dict, baselines: bool, epochs: int = 20, threads: int = 1,
-        say=lambda m: None) -> list[dict]:
+        say=lambda m: None, share: float = 1.0) -> list[dict]:
     rows = []
     for seed in seeds:
-        split = dev_split(data, seed)
+        split = subsample(dev_split(data, seed), share, seed)
         out = run_seed(split, seed, epochs, threads, say, overrides=settings, baselines=baselines)
         rows.append({"data": data, "seed": seed, "settings": settings, "dev_split": split.note,
+                     "train_rows": len(split.train), "train_clicks": int(split.train.labels.sum()),
                      "clean": out["clean"], "corrupted": out["corrupted"],
-                     "sgctr_default_k": out["sgctr_default_k"], "seconds": out["seconds"]})
+                     "sgctr_default_k": out["sgctr_default_k"], "sgctr_linear_init": out.get("sgctr_linear_init"),
+                     "seconds": out["seconds"]})
     return rows
 
 
@@ -105,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an SGCTRConfig or TrainConfig field, e.g. dim=32, mlp_hidden=(256,128), stop_on=logloss")
     parser.add_argument("--baselines", action="store_true", help="also train LR, FM and LightGBM on the dev split")
+    parser.add_argument("--subsample", type=float, default=1.0, metavar="SHARE",
+                        help="train on a stratified share of the dev-train rows (the dev test is unchanged)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="append the per-seed JSON lines to this file")
@@ -118,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.compare.is_file():
                 raise InputError(f"--compare file not found: {args.compare}")
             earlier = [json.loads(line) for line in args.compare.read_text().splitlines() if line.strip()]
-        rows = run(args.data, seeds, settings, args.baselines, args.epochs, args.threads)
+        rows = run(args.data, seeds, settings, args.baselines, args.epochs, args.threads, share=args.subsample)
     except (PlacecellError, ValueError, TypeError) as exc:  # TypeError: a setting of the wrong type
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,9 +320,9 @@ def _command() -> str:
 
 def _machine() -> str:
     """The same machine line as the multi-hop reports: core count and CPU model."""
-    from placecell.evals.multihop_report import cpu_model, nproc
+    from placecell.evals.recsys_report import machine_line
 
-    return f"{platform.machine()}, {nproc()} CPUs (`nproc`), {cpu_model()}"
+    return machine_line()
 
 
 def _keep_example(out_dir: Path, user: str, out: dict, n: int) -> None:

@@ -7,6 +7,30 @@ import math
 from pathlib import Path
 
 
+def machine_line() -> str:
+    """Architecture, core count and CPU model: the machine line of every eval report."""
+    import platform
+
+    from placecell.evals.multihop_report import cpu_model, nproc
+
+    return f"{platform.machine()}, {nproc()} CPUs (`nproc`), {cpu_model()}"
+
+
+def provenance(command: list[str]) -> dict:
+    """What made a report: the command (rebuilt from the eval's arguments), the machine and the date."""
+    import datetime
+    import shlex
+
+    return {"command": shlex.join(command), "machine": machine_line(), "date": datetime.date.today().isoformat()}
+
+
+def provenance_lines(r: dict) -> list[str]:
+    p = r.get("provenance")
+    if not p:
+        return []
+    return [f"- Command: `{p['command']}`.", f"- Machine: {p['machine']}; run on {p['date']}."]
+
+
 def write_results(results: dict, out_dir: Path, markdown: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=float) + "\n", encoding="utf-8")

@@ -182,6 +182,11 @@ def test_eval_on_explicit_files(tmp_path):
     assert set(results["strategies"]) == {"cf", *STRATEGIES}
     assert results["strategies"]["cf"]["ndcg@10"] > 0.1
     assert (tmp_path / "out" / "report.md").is_file() and len(results["target"]["per_seed"]) == 2
+    # The report says what made it: the command (with the files, the non-default flags) and the machine.
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert results["provenance"]["command"].startswith("placecell eval carousels --interactions ")
+    assert "--seeds 2 --max-users 60 --out " in results["provenance"]["command"]
+    assert f"- Command: `{results['provenance']['command']}`." in report and "- Machine: " in report
 
 
 @pytest.mark.slow

@@ -101,6 +101,27 @@ def test_linear_init_lr_starts_from_a_logistic_regression(tmp_path):
         np.testing.assert_allclose(trained.model.logits(ids).numpy(), lr_logit.numpy(), atol=0.02)  # the FM term: ~1e-3
 
 
+def test_linear_init_auto_starts_from_the_lr_when_a_class_is_small(tmp_path):
+    from placecell.tools.ctr.train import AUTO_LR_BELOW, resolve_linear_init
+
+    few = np.r_[np.ones(AUTO_LR_BELOW - 1), np.zeros(3 * AUTO_LR_BELOW)]
+    many = np.r_[np.ones(AUTO_LR_BELOW), np.zeros(AUTO_LR_BELOW)]
+    assert resolve_linear_init("auto", few) == "lr"
+    assert resolve_linear_init("auto", 1 - few) == "lr"  # few non-clicks count as well
+    assert resolve_linear_init("auto", many) == "zero"
+    assert resolve_linear_init("zero", few) == "zero" and resolve_linear_init("lr", many) == "lr"
+    with pytest.raises(ValueError, match="linear_init must be one of"):
+        resolve_linear_init("ones", few)
+    # The trained model records the start "auto" chose (the training report prints it).
+    pytest.importorskip("torch")
+    from placecell.tools.ctr.model import SGCTRConfig
+    from placecell.tools.ctr.train import TrainConfig, train_sgctr
+
+    train = load_table(write_csv(tmp_path / "train.csv", synthetic_rows(600, 0)), "csv", label="click")
+    trained = train_sgctr(train, TrainConfig(epochs=0, seed=0), SGCTRConfig(dim=4, gen_hidden=8, mlp_hidden=(8,)))
+    assert trained.config.linear_init == "lr" and trained.model.first_order.weight.detach().numpy().any()
+
+
 def test_onnx_scores_match_torch(tiny_model):
     from placecell.tools.ctr.scorer import CTRScorer
     from placecell.tools.ctr.train import predict
@@ -264,7 +285,7 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             main([*command, "--linear-init", "ones", "--out", str(tmp_path / "m3")])
         assert exc.value.code == 2
-        assert "--linear-init must be one of zero, lr, not 'ones'" in capsys.readouterr().err
+        assert "--linear-init must be one of auto, zero, lr, not 'ones'" in capsys.readouterr().err
 
 
 def test_shipped_models_score_catalog_pairs():
@@ -296,6 +317,36 @@ def test_full_ctr_eval(data, tmp_path):
     assert set(results["clean"]) == set(MODELS) == set(results["corrupted"])
     assert all(0.5 < m["auc"] < 1 for m in results["clean"].values())
     assert (tmp_path / "report.md").is_file()
+
+
+def test_report_states_command_and_machine():
+    from placecell.evals.ctr import ctr_command, report_markdown
+    from placecell.evals.recsys_report import provenance
+
+    assert ctr_command("ipinyou", None, 3, 20, 1, "auto", "out dir") == ["placecell", "eval", "ctr", "--data", "ipinyou",
+                                                                       "--out", "out dir"]
+    files = ("tr.csv", "te.csv", "csv", "click", None)
+    assert ctr_command(None, files, 10, 20, 2, "lr", None) == [
+        "placecell", "eval", "ctr", "--train", "tr.csv", "--test", "te.csv", "--format", "csv", "--label", "click",
+        "--seeds", "10", "--threads", "2", "--linear-init", "lr"]
+    p = provenance(ctr_command("ipinyou", None, 3, 20, 1, "auto", "out dir"))
+    assert p["command"] == "placecell eval ctr --data ipinyou --out 'out dir'" and "CPUs" in p["machine"]
+    from placecell.evals.ctr import MODELS
+
+    scores = {"auc": 0.6, "logloss": 0.05, "auc_std": 0.0, "logloss_std": 0.0}
+    seed = {"clean": {m: {"auc": 0.6} for m in MODELS}, "corrupted": {m: {"auc": 0.6} for m in MODELS},
+            "sgctr_default_k": 0, "seconds": 1, "lr_C": 1, "lightgbm_setting": "x"}
+    r = {"data": "ipinyou", "split": "s", "rows": {"train": 1, "test": 1, "test_clicks": 1, "train_ctr": 0.1, "test_ctr": 0.1},
+         "fields": ["a"], "seeds": [0], "epochs_max": 20, "corrupt_rate": 0.2, "sgctr_linear_init": "auto",
+         "sgctr_linear_init_used": ["lr"], "provenance": p, "per_seed": [seed],
+         "clean": {m: scores for m in MODELS}, "corrupted": {m: scores for m in MODELS},
+         "targets": {"sgctr_best_k_on_test": 0, "sgctr_best_auc": 0.6, "sgctr_val_chosen_k_auc": 0.6,
+                     "sgctr_best_ge_lightgbm": True, "sgctr_best_ge_lr": True, "corrupted_best_k_ge1": 1,
+                     "corrupted_k_ge1_beats_k0": False, "corrupted_k1_beats_k0": False,
+                     "corrupted_seeds_where_some_k_ge1_beats_k0": "0/1"}}
+    text = report_markdown(r)
+    assert "- Command: `placecell eval ctr --data ipinyou --out 'out dir'`." in text and "- Machine: " in text
+    assert "`--linear-init auto`: few clicks" in text
 
 
 def test_paired_comparison_by_seed():

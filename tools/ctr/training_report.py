@@ -49,7 +49,7 @@ def train_and_export(
     seed: int = 0,
     threads: int = 1,
     say: Callable[[str], None] = print,
-    linear_init: str = "zero",
+    linear_init: str = "auto",
 ) -> dict[str, Path]:
     from placecell.tools.ctr.export import save_artifacts
     from placecell.tools.ctr.scorer import CTRScorer
