@@ -46,7 +46,8 @@ class TrainConfig:
     # "lr": start the first-order weights from an L2 logistic regression on the same rows (C picked on
     # validation log-loss) and the deep terms' outputs from zero, and let early stopping keep that
     # start when training the rest does not beat it on validation. With ~200 clicks (iPinYou) the
-    # jointly trained deep parts overfit first.
+    # jointly trained deep parts overfit first. "auto" (train_sgctr resolves it, see AUTO_LR_BELOW): "lr"
+    # when either class has few training rows, "zero" otherwise.
     linear_init: str = "auto"  # "auto" | "zero" | "lr"
 
     def to_json(self) -> dict:
