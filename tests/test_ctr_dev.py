@@ -9,7 +9,7 @@ import pytest
 
 from placecell.errors import InputError
 from placecell.evals.ctr import load_named
-from placecell.evals.ctr_dev import dev_split, main, parse_setting, summary_lines
+from placecell.evals.ctr_dev import dev_split, main, parse_setting, subsample, summary_lines
 
 
 def test_dev_split_is_each_users_last_training_rows():
@@ -50,3 +50,15 @@ def test_one_epoch_run_writes_lines_and_compares(tmp_path, capsys):
     # Against itself every paired difference is zero.
     lines = summary_lines(rows, rows)
     assert any("paired vs earlier run: +0.0000 ± 0.0000" in line for line in lines)
+
+
+def test_subsample_keeps_a_stratified_share_of_dev_train_and_the_whole_dev_test():
+    dev = dev_split("movielens", 0)
+    small = subsample(dev, 0.05, seed=0)
+    assert small.test is dev.test
+    assert abs(len(small.train) - 0.05 * len(dev.train)) <= 2
+    assert abs(small.train.labels.mean() - dev.train.labels.mean()) < 0.01
+    assert {tuple(r) for r in small.train.values[:, :2].tolist()} <= {tuple(r) for r in dev.train.values[:, :2].tolist()}
+    assert subsample(dev, 1.0, seed=0) is dev
+    with pytest.raises(InputError, match="--subsample must be in"):
+        subsample(dev, 0.0, seed=0)
