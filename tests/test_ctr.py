@@ -192,6 +192,22 @@ def test_binary_and_non_utf8_files_are_refused_by_name(tmp_path):
     (tmp_path / "long.csv").write_text(text, encoding="utf-8")
     assert len(load_table(tmp_path / "long.csv", "csv", label="click")) == 30000
 
+def test_cli_names_a_bad_byte_past_the_checked_start(tmp_path, capsys):
+    """open_text checks the first 64 KB; a bad byte further on still ends in one line, exit 2."""
+    pytest.importorskip("torch")  # `train ctr` checks for the train extra before reading
+    from placecell.cli import main
+
+    body = "click,a\n" + "1,x\n" * 40000
+    (tmp_path / "late.csv").write_bytes(body.encode() + b"1,caf\xe9\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "ctr", "--data", str(tmp_path / "late.csv"), "--format", "csv", "--label", "click",
+              "--out", str(tmp_path / "m")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: input is not UTF-8 text") and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
 def test_test_file_with_other_columns_is_refused(tmp_path):
     train = load_table(write_csv(tmp_path / "tr.csv", synthetic_rows(30, 4)), "csv", label="click")
     other = write_csv(tmp_path / "te.csv", [r[:5] + ["x"] for r in synthetic_rows(5, 5)], ["click", "site", "slot", "hour", "device", "browser"])
