@@ -192,6 +192,7 @@ def test_binary_and_non_utf8_files_are_refused_by_name(tmp_path):
     (tmp_path / "long.csv").write_text(text, encoding="utf-8")
     assert len(load_table(tmp_path / "long.csv", "csv", label="click")) == 30000
 
+
 def test_cli_names_a_bad_byte_past_the_checked_start(tmp_path, capsys):
     """open_text checks the first 64 KB; a bad byte further on still ends in one line, exit 2."""
     pytest.importorskip("torch")  # `train ctr` checks for the train extra before reading
