@@ -61,27 +61,23 @@ def best_k_auc(row: dict, part: str = "clean") -> float:
 
 
 def summary_lines(rows: list[dict], earlier: list[dict] | None = None) -> list[str]:
-    models = [m for m in rows[0]["clean"]]
     lines = [f"{len(rows)} seeds ({', '.join(str(r['seed']) for r in rows)}), settings {rows[0]['settings']}, "
              f"{rows[0].get('train_rows', '?')} training rows with {rows[0].get('train_clicks', '?')} clicks"]
-    for m in models:
+    for m in rows[0]["clean"]:
         aucs = [r["clean"][m]["auc"] for r in rows]
         lines.append(f"  {m:10s} dev AUC {np.mean(aucs):.4f} ± {np.std(aucs):.4f}  corrupted "
                      f"{np.mean([r['corrupted'][m]['auc'] for r in rows]):.4f}")
     best = [best_k_auc(r) for r in rows]
     lines.append(f"  {'sgctr best':10s} dev AUC {np.mean(best):.4f} (best K per seed)")
-    others = [m for m in ("lr", "lightgbm") if m in rows[0]["clean"]]
+    comparisons = [(m, [b - r["clean"][m]["auc"] for b, r in zip(best, rows)])
+                   for m in ("lr", "lightgbm") if m in rows[0]["clean"]]
     if earlier:
         by_seed = {r["seed"]: r for r in earlier}
-        others.append("earlier run")
-    for other in others:
-        if other == "earlier run":
-            pairs = [(best_k_auc(r), best_k_auc(by_seed[r["seed"]])) for r in rows if r["seed"] in by_seed]
-        else:
-            pairs = [(best_k_auc(r), r["clean"][other]["auc"]) for r in rows]
-        if len(pairs) < 2:
+        comparisons.append(("earlier run", [best_k_auc(r) - best_k_auc(by_seed[r["seed"]]) for r in rows if r["seed"] in by_seed]))
+    for other, diffs in comparisons:
+        if len(diffs) < 2:
             continue
-        diffs = np.array([a - b for a, b in pairs])
+        diffs = np.array(diffs)
         lines.append(f"  paired vs {other}: {diffs.mean():+.4f} ± {diffs.std(ddof=1) / np.sqrt(len(diffs)):.4f} (s.e.), "
                      f"ahead in {(diffs > 0).sum()}/{len(diffs)} seeds")
     return lines
@@ -107,7 +103,7 @@ def run(data: str, seeds: list[int], settings: dict, baselines: bool, epochs: in
         rows.append({"data": data, "seed": seed, "settings": settings, "dev_split": split.note,
                      "train_rows": len(split.train), "train_clicks": int(split.train.labels.sum()),
                      "clean": out["clean"], "corrupted": out["corrupted"],
-                     "sgctr_default_k": out["sgctr_default_k"], "sgctr_linear_init": out.get("sgctr_linear_init"),
+                     "sgctr_default_k": out["sgctr_default_k"], "sgctr_linear_init": out["sgctr_linear_init"],
                      "seconds": out["seconds"]})
     return rows
 

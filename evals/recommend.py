@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from placecell.evals.recsys_report import machine_line
 from placecell.tools.llm.usage import record
 
 VARIANTS = {
@@ -281,7 +282,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     }
     meta = {"command": _command(), "reused_users": reused, "seed": seed, "negatives": N_NEGATIVES, "model": getattr(llm, "model_id", "?"),
             "embedder": getattr(embedder, "model_id", type(embedder).__name__),
-            "machine": _machine(),
+            "machine": machine_line(),
             "wall_seconds": round(time.perf_counter() - started, 1), "injection_target": target.title,
             "ctr_model": identity["ctr"], "score_weights": score_weights, "score_weights_note": weight_note,
             "target_in_top10_noisy": sum(r["target_rank"] is not None and r["target_rank"] <= 10
@@ -316,13 +317,6 @@ def _command() -> str:
     if Path(sys.argv[0]).name == "placecell":
         return shlex.join(["placecell", *sys.argv[1:]])
     return "evals.recommend.run_recommend_eval (Python API)"
-
-
-def _machine() -> str:
-    """The same machine line as the multi-hop reports: core count and CPU model."""
-    from placecell.evals.recsys_report import machine_line
-
-    return machine_line()
 
 
 def _keep_example(out_dir: Path, user: str, out: dict, n: int) -> None:

@@ -232,16 +232,12 @@ def read_history_file(path) -> list[dict]:
     import json
     from pathlib import Path
 
+    from placecell.tools.recsys_data import read_text
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"history file not found: {path}")
-    raw = path.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise InputError(f"{path}: not a text file (binary data)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    text = read_text(path)
     if not text.strip():
         return []
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):

@@ -171,14 +171,19 @@ def init_first_order_from_lr(model: SGCTR, train: tuple[np.ndarray, np.ndarray],
     return c
 
 
+def smaller_class(labels: np.ndarray) -> int:
+    """Rows of the rarer label (clicks or non-clicks)."""
+    clicks = int(np.asarray(labels).sum())
+    return min(clicks, len(labels) - clicks)
+
+
 def resolve_linear_init(requested: str, labels: np.ndarray) -> str:
     """"auto" -> "lr" when the smaller class has fewer than AUTO_LR_BELOW rows, else "zero"."""
     if requested not in LINEAR_INITS:
         raise ValueError(f"linear_init must be one of {', '.join(LINEAR_INITS)}, not {requested!r}")
     if requested != "auto":
         return requested
-    clicks = int(np.asarray(labels).sum())
-    return "lr" if min(clicks, len(labels) - clicks) < AUTO_LR_BELOW else "zero"
+    return "lr" if smaller_class(labels) < AUTO_LR_BELOW else "zero"
 
 
 def split_for_validation(table: RawTable, cfg: TrainConfig) -> tuple[RawTable, RawTable]:
@@ -201,8 +206,8 @@ def train_sgctr(
     fit_part, val_part = split_for_validation(table, cfg)
     requested, cfg = cfg.linear_init, replace(cfg, linear_init=resolve_linear_init(cfg.linear_init, fit_part.labels))
     if progress and requested == "auto":  # reports show the start used; say why here
-        smaller = int(min(fit_part.labels.sum(), len(fit_part) - fit_part.labels.sum()))
-        progress(f"first-order start: {cfg.linear_init} (--linear-init auto: the smaller class has {smaller} training rows, "
+        progress(f"first-order start: {cfg.linear_init} (--linear-init auto: the smaller class has "
+                 f"{smaller_class(fit_part.labels)} training rows, "
                  f"{'<' if cfg.linear_init == 'lr' else '>='} {AUTO_LR_BELOW})")
     encoder = FieldEncoder.fit(table.schema.fields, fit_part.values, cfg.min_count)
     fit_ids = encoder.transform(fit_part.values)

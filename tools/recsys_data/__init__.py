@@ -115,7 +115,22 @@ def _check_text_start(path: Path, start: bytes) -> None:
         start.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(start) - 3 or len(start) < _SNIFF_BYTES:  # not just a character cut by the sniff
-            raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+            raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> InputError:
+    return InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8")
+
+
+def read_text(path: str | Path) -> str:
+    """A whole UTF-8 text file, BOM dropped; InputError if it is binary or not UTF-8 (the caller
+    checks that it exists, to name what is missing)."""
+    raw = Path(path).read_bytes()
+    _check_text_start(Path(path), raw[:_SNIFF_BYTES])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # past the checked start
+        raise _not_utf8(Path(path), exc) from None
 
 
 def open_text(path: str | Path) -> io.TextIOBase:
