@@ -16,8 +16,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def settings_from(model: str | None = None, home: str | None = None, **extra) -> Settings:
+    # Exported so every component (and subprocesses) agree: graph nodes that load the LLM lazily
+    # call get_llm() with the process settings, and would otherwise get the default model.
     if home:
-        os.environ["PLACECELL_HOME"] = home  # so every component (and subprocesses) agree
+        os.environ["PLACECELL_HOME"] = home
+    if model:
+        os.environ["PLACECELL_MODEL"] = model
     return get_settings(model=model, home=home, **extra)
 
 

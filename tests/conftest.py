@@ -16,6 +16,19 @@ os.environ.setdefault("PLACECELL_MODEL_CACHE", str(_DEFAULT_MODELS))
 SMALL_MODEL = "smollm2-135m"
 
 
+@pytest.fixture(autouse=True)
+def cli_exports_restored():
+    """The CLI exports --home and --model to the process environment (`cli.common.settings_from`):
+    one test's choice must not leak into the next."""
+    saved = {name: os.environ.get(name) for name in ("PLACECELL_HOME", "PLACECELL_MODEL")}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """A fresh PLACECELL_HOME per test."""

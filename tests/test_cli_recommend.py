@@ -30,6 +30,10 @@ def test_recommend_json_on_the_local_web_with_both_query_modes(tmp_path, capsys,
     assert direct["queries"] and both["queries"][: len(direct["queries"])] == direct["queries"]
     assert len(both["queries"]) > len(direct["queries"])  # the reasoned keyword queries follow the titles
     assert "reason" in both["usage"] and "reason" not in direct["usage"]
+    # --model reaches the lazily loaded LLM (it used to get the default model), and the output says which
+    from placecell.tools.models import model_id
+
+    assert both["model"] == model_id(small_model) and "model" not in direct
     assert both["carousels"] and both["items"] and both["web"]["pages"] > 0
     shown = {it["item_id"] for c in both["carousels"] for it in c["items"]}
     assert shown and shown <= {it["item_id"] for it in both["items"]}

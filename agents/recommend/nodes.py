@@ -96,10 +96,12 @@ def make_nodes(deps: RecommendDeps) -> dict:
 
     def reason(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         messages = prompting.reason_messages(items_of(state["liked"]), state.get("likes", ""), recsys.kind_noun)
+        llm = deps.get_llm()
         with usage_scope() as scope:
-            trace = deps.get_llm().generate_with_entropy(messages, max_tokens=_ctx(runtime).reason_max_tokens, node="reason")
+            trace = llm.generate_with_entropy(messages, max_tokens=_ctx(runtime).reason_max_tokens, node="reason")
         return {"reasoning": trace.text.strip(), "trace_tokens": list(trace.tokens),
-                "trace_entropies": [float(h) for h in trace.entropies], "usage": _usage(scope)}
+                "trace_entropies": [float(h) for h in trace.entropies], "usage": _usage(scope),
+                "model": getattr(llm, "model_id", "?")}
 
     def make_queries(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         ctx = _ctx(runtime)
@@ -208,9 +210,9 @@ def make_nodes(deps: RecommendDeps) -> dict:
         asked = shown[: _ctx(runtime).explain_items]
         messages = prompting.explain_messages(liked, items_of(asked), ev_by_item, recsys.kind_noun)
         fallback = prompting.Explanations(reasons=[])
+        llm = deps.get_llm()
         with usage_scope() as scope:
-            out = deps.get_llm().structured(messages, prompting.Explanations, fallback, node="explain",
-                                            max_tokens=24 + 40 * len(asked))
+            out = llm.structured(messages, prompting.Explanations, fallback, node="explain", max_tokens=24 + 40 * len(asked))
         written = {r.n: r.reason.strip() for r in out.reasons if r.reason.strip()}
         reasons, taken, kept = {}, set(), 0
         for n, iid in enumerate(shown, start=1):
@@ -224,7 +226,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
         carousels_out = [{"title": c["title"], "items": [{**it, "reason": reasons.get(it["item_id"], "")} for it in c["items"]]}
                          for c in state["carousels"]]
         note = f"explanations: {kept} of {len(asked)} model-written reasons kept, the others templated"
-        return {"carousels": carousels_out, "usage": _usage(scope), "notes": [note]}
+        return {"carousels": carousels_out, "usage": _usage(scope), "notes": [note], "model": getattr(llm, "model_id", "?")}
 
     return {"resolve": resolve, "reason": reason, "make_queries": make_queries, "search": search, "fetch": fetch,
             "select_evidence": select, "candidates": candidates, "score": score, "carousels": carousels,

@@ -90,6 +90,7 @@ class RecommendOutput(TypedDict, total=False):
     reasoning: str
     evidence: list[dict]  # selected spans: url, text, relevance, message, score
     web: dict  # backend, search errors, fetch errors, pages dropped as injections
+    model: str  # id of the LLM that reasoned / explained (absent when no LLM ran)
     notes: Annotated[list[str], operator.add]
     usage: Annotated[dict, merge_usage]
 
@@ -113,5 +114,6 @@ class RecommendState(TypedDict, total=False):
     candidate_ids: list[str]
     items: list[ScoredItem]
     carousels: list[CarouselOut]
+    model: str
     notes: Annotated[list[str], operator.add]
     usage: Annotated[dict, merge_usage]
