@@ -101,6 +101,28 @@ def test_linear_init_lr_starts_from_a_logistic_regression(tmp_path):
         np.testing.assert_allclose(trained.model.logits(ids).numpy(), lr_logit.numpy(), atol=0.02)  # the FM term: ~1e-3
 
 
+def test_start_weight_blends_the_lr_start_into_the_trained_weights(tmp_path):
+    """`start_weight` (WiSE-FT): the final weights are the stated mix of the LR start and the
+    early-stopped model; 0 keeps the trained model."""
+    pytest.importorskip("torch")
+    from placecell.tools.ctr.model import SGCTRConfig
+    from placecell.tools.ctr.train import TrainConfig, train_sgctr
+
+    train = load_table(write_csv(tmp_path / "train.csv", synthetic_rows(3000, 0)), "csv", label="click")
+    small = SGCTRConfig(dim=8, gen_hidden=32, mlp_hidden=(32,))
+
+    def weights(epochs, start_weight):
+        trained = train_sgctr(train, TrainConfig(epochs=epochs, seed=0, linear_init="lr", start_weight=start_weight), small)
+        assert epochs == 0 or trained.log.best_epoch > 0  # training beat the start, so there is something to blend
+        return {k: v.detach().numpy().copy() for k, v in trained.model.state_dict().items()}
+
+    start, trained, half = weights(0, 0.0), weights(3, 0.0), weights(3, 0.5)
+    for name in ("first_order.weight", "mlp.2.weight", "embedding.weight"):
+        assert not np.allclose(start[name], trained[name])
+        np.testing.assert_allclose(half[name], 0.5 * start[name] + 0.5 * trained[name], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(half["embed_index"], trained["embed_index"])  # index buffers are not blended
+
+
 def test_linear_init_auto_starts_from_the_lr_when_a_class_is_small(tmp_path):
     from placecell.tools.ctr.train import AUTO_LR_BELOW, resolve_linear_init
 
