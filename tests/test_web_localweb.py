@@ -73,3 +73,21 @@ def test_local_mode_searches_and_fetches_through_the_safe_fetcher():
     assert all(isinstance(r, FetchedPage) for r in results)
     flagged = [r for r in results if r.flags]
     assert all("/deals/" in r.url for r in flagged)
+
+
+def test_the_same_local_web_gets_the_same_urls_in_every_run():
+    """Evidence URLs (and the explanation prompt that quotes them) repeat from run to run; a second
+    copy running at the same time falls back to another port and still serves."""
+    pages = build_local_web(ITEMS, injections=3)
+    with WebClient("local", local_pages=pages) as web:
+        first = [h.url for h in web.search("tag5 memoir", 4)]
+        with WebClient("local", local_pages=pages) as twin:  # the stable port is taken by `web`
+            twin_urls = [h.url for h in twin.search("tag5 memoir", 4)]
+            assert all(isinstance(r, FetchedPage) for r in twin.fetch_many(twin_urls))
+    with WebClient("local", local_pages=pages) as again:
+        second = [h.url for h in again.search("tag5 memoir", 4)]
+    with WebClient("local", local_pages=build_local_web(ITEMS[:6])) as other:
+        other_urls = [h.url for h in other.search("tag5 memoir", 4)]
+    port = lambda urls: {httpx.URL(u).port for u in urls}  # noqa: E731
+    assert first == second and len(port(first)) == 1
+    assert port(twin_urls) != port(first) and port(other_urls) != port(first)

@@ -21,7 +21,7 @@ from pathlib import Path
 from placecell.errors import InputError
 from placecell.tools.web.archive import WebArchive
 from placecell.tools.web.fetch import FetchedPage, PageCache, fetch_many
-from placecell.tools.web.localweb import LocalPage, LocalWebServer, page_routes
+from placecell.tools.web.localweb import LocalPage, LocalWebServer, page_routes, stable_port
 from placecell.tools.web.robots import RobotsCache
 from placecell.tools.web.safety import FetchError
 from placecell.tools.web.search import (
@@ -86,7 +86,8 @@ class WebClient:
             self._server = None
 
     def _start_local(self) -> LocalBM25Search:
-        self._server = LocalWebServer(page_routes(self.local_pages)).__enter__()
+        routes = page_routes(self.local_pages)
+        self._server = LocalWebServer(routes, port=stable_port(routes)).__enter__()
         if LOCAL_HOST not in self.options.allow_hosts:
             self.options.allow_hosts = (*self.options.allow_hosts, LOCAL_HOST)
         docs = [(self._server.url(p.path), p.title, p.text) for p in self.local_pages]

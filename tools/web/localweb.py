@@ -176,6 +176,18 @@ def page_routes(pages: list[LocalPage], robots_txt: str = ROBOTS_TXT) -> dict[st
     return routes
 
 
+def stable_port(routes: dict[str, Route]) -> int:
+    """A port derived from what is served, so the same local web has the same URLs in every run.
+
+    With an OS-assigned port, every run cited other URLs, and the explanation prompt, which quotes
+    each excerpt with its URL, differed too: the model wrote other reasons from the same evidence.
+    20000-29999 lies below Linux's ephemeral range (32768-60999), away from the OS's own picks."""
+    digest = hashlib.sha256()
+    for path in sorted(routes):
+        digest.update(path.encode("utf-8") + b"\0" + routes[path].body + b"\0")
+    return 20000 + int.from_bytes(digest.digest()[:4], "big") % 10000
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "placecell-localweb"
     routes: dict[str, Route] = {}
@@ -207,7 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 @dataclass
 class LocalWebServer:
-    """Serves `routes` on 127.0.0.1 from a daemon thread; use as a context manager."""
+    """Serves `routes` on 127.0.0.1 from a daemon thread; use as a context manager.
+
+    `port` 0: any free port. A taken `port` falls back to any free one (a second copy of the same
+    local web running at the same time: its URLs then differ from the first's)."""
 
     routes: dict[str, Route]
     host: str = "127.0.0.1"
@@ -226,7 +241,12 @@ class LocalWebServer:
 
     def __enter__(self) -> "LocalWebServer":
         handler = type("LocalWebHandler", (_Handler,), {"routes": self.routes})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        except OSError:
+            if self.port == 0:
+                raise
+            self._server = ThreadingHTTPServer((self.host, 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localweb", daemon=True
