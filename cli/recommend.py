@@ -43,7 +43,7 @@ def recommend(
     strategy: str = typer.Option("combined", "--strategy", help="carousel strategy"),
     queries: str = typer.Option("reasoned", "--queries", help="web queries: reasoned (LLM reasoning -> scored keywords) | direct (history titles) | both"),
     no_explain: bool = typer.Option(False, "--no-explain", help="skip the LLM explanations"),
-    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage"),
+    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage, model"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
