@@ -104,10 +104,10 @@ def fit(
     opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ids, labels = torch.as_tensor(train[0]), torch.as_tensor(train[1])
     log, best_state, best, started = TrainLog(), None, float("inf"), time.time()
+    start_state = None
     if cfg.linear_init == "lr":  # the warm start is "epoch 0": kept unless an epoch beats it
         best = _val_score(model, val, cfg)
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        start_state = best_state
+        best_state = start_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     total_steps = cfg.epochs * max(1, -(-len(ids) // cfg.batch_size))
     step = 0
     for epoch in range(cfg.epochs):
@@ -132,7 +132,7 @@ def fit(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    if cfg.linear_init == "lr" and cfg.start_weight > 0 and log.best_epoch > 0:
+    if start_state is not None and cfg.start_weight > 0 and log.best_epoch > 0:
         model.load_state_dict(_interpolate(start_state, model.state_dict(), cfg.start_weight))
     log.seconds = round(time.time() - started, 1)
     return log
