@@ -25,6 +25,14 @@ def _xdg_cache() -> Path:
     return Path(base) / "placecell"
 
 
+def _dotenv_value(name: str) -> str:
+    """A variable as `.env` in the working directory sets it ('' when unset): a home set there must
+    move the models as an exported PLACECELL_HOME does."""
+    from dotenv import dotenv_values
+
+    return (dotenv_values(".env").get(name) or "") if Path(".env").is_file() else ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PLACECELL_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
@@ -59,6 +67,7 @@ class Settings(BaseSettings):
     chunk_chars: int = 1200
     fetch_timeout: float = 20.0
     fetch_max_bytes: int = 5_000_000
+    fetch_budget: float = Field(default=60.0, description="seconds for all the page fetches of one recommendation")
     allow_hosts: list[str] = Field(default_factory=list, description="hosts fetches may reach though private/loopback")
     checkpoint_url: str = Field(default="", description="postgres://... for a Postgres checkpointer; empty: SQLite")
 
@@ -70,8 +79,9 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         if self.model_cache:
             return Path(self.model_cache).expanduser()
-        if os.environ.get("PLACECELL_HOME"):
+        if os.environ.get("PLACECELL_HOME") or _dotenv_value("PLACECELL_HOME"):
             return self.data_dir / "models"
+        # Settings(home=...) from Python (tests, apps with several homes) share one model cache
         return _xdg_cache() / "models"
 
 

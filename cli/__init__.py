@@ -37,12 +37,30 @@ def _register_commands() -> None:
                 raise
 
 
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Usage-error classes: typer >= 0.24 raises those of its vendored click (`typer._click`), which
+    are not `click.ClickException`s, so checking click's own class let them through as tracebacks."""
+    import click
+
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:
+        return (click.ClickException,)
+    return (click.ClickException, VendoredClickException)
+
+
 def main(argv: list[str] | None = None) -> None:
     from placecell.errors import PlacecellError
 
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click turns Ctrl-C into Abort and typer returns its exit code (130)
+        # instead of raising: a return value that is an exit code must reach the shell.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            if code == 130:
+                print("interrupted", file=sys.stderr)
+            sys.exit(code)
     except PlacecellError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -52,14 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, typer.Exit):
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if isinstance(exc, _click_errors()):
+            exc.show()  # "Usage: ... Error: No such option: --x", as in standalone mode
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort):
             print("aborted", file=sys.stderr)
             sys.exit(130)
         if isinstance(exc, UnicodeDecodeError):  # past the first 64 KB that open_text checks
@@ -67,5 +83,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         if isinstance(exc, OSError) and exc.errno == 28:
             print("error: no space left on device; nothing already stored was changed", file=sys.stderr)
+            sys.exit(1)
+        if isinstance(exc, (PermissionError, FileExistsError, NotADirectoryError, IsADirectoryError)):
+            print(f"error: cannot write {exc.filename}: {exc.strerror.lower()}", file=sys.stderr)
             sys.exit(1)
         raise

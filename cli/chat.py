@@ -143,7 +143,7 @@ def chat(
     """Chat with your documents: questions, recommendations and ingestion in one conversation."""
     from placecell.agents.backends import Backends
     from placecell.agents.chat.state import ChatContext
-    from placecell.errors import InputError
+    from placecell.errors import InputError, PlacecellError
     from placecell.graphs.chat import build_chat_graph
     from placecell.tools.stores.checkpoints import open_checkpointer
 
@@ -182,6 +182,8 @@ def chat(
                     thread = _new_thread_name()
                     console.print(f"thread {thread}", markup=False)
                 elif command == "/model" and arg:
+                    if not _model_usable(settings, arg):
+                        continue
                     settings = settings_from(model=arg, home=home)
                     backends = Backends(settings=settings)
                     graph = build_chat_graph(backends, checkpointer=saver)
@@ -205,7 +207,26 @@ def chat(
             except KeyboardInterrupt:
                 sys.stdout.write("\n(stopped)\n")
                 sys.stdout.flush()
+            except PlacecellError as exc:  # one failed turn (no documents yet, a model that will not load) is not the session's end
+                sys.stdout.flush()
+                err_console.print(f"error: {exc}", markup=False)
     console.print("bye", markup=False)
+
+
+def _model_usable(settings, spec: str) -> bool:
+    """Check a `/model NAME` before switching (a local model must resolve to a verified GGUF);
+    the session keeps its model when the check fails."""
+    from placecell.errors import PlacecellError
+    from placecell.tools import models
+
+    if settings.llm_backend != "llamacpp":
+        return True
+    try:
+        models.resolve(spec, settings.models_dir)
+    except PlacecellError as exc:
+        err_console.print(f"error: {exc}; keeping {settings.model}", markup=False)
+        return False
+    return True
 
 
 def _new_thread_name() -> str:

@@ -75,6 +75,8 @@ def ingest(
             markup=False)
     if nothing:
         raise nothing
+    if result.get("skipped_inputs"):  # like cp: the rest is stored, but a script must see that not all of it was
+        raise InputError(f"{result['skipped_inputs']} input problem(s), see the warnings; everything else was stored")
 
 
 @app.command()
@@ -115,6 +117,9 @@ def ask(
     from placecell.agents.qa.neuropath import PROBES
     from placecell.agents.qa.state import METHODS
 
+    question = question.strip()
+    if not question:
+        raise InputError("the question is empty")
     if method not in METHODS:
         raise InputError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
     if mode not in ("scored", "faithful"):

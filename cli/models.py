@@ -20,7 +20,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="machine-read
     table = Table("name", "description", "size", "installed")
     for r in rows:
         table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["description"], f"{r['size_mb']} MB",
-                      "yes" if r["installed"] else "no")
+                      ("yes" if r["verified"] else "changed since verified: run placecell models verify") if r["installed"] else "no")
     console.print(table)
 
 

@@ -30,6 +30,18 @@ def _print_page(out: dict) -> None:
         console.print(f"\nqueries: {'; '.join(out['queries'])}", markup=False)
 
 
+def usage_total(per_node: dict) -> dict:
+    """The run's LLM usage summed over nodes, named as in `ask --json`'s usage."""
+    total = {"llm_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0}
+    for usage in per_node.values():
+        total["llm_calls"] += usage.get("calls", 0)
+        total["prompt_tokens"] += usage.get("prompt_tokens", 0)
+        total["completion_tokens"] += usage.get("completion_tokens", 0)
+        total["seconds"] += usage.get("seconds", 0.0)
+    total["seconds"] = round(total["seconds"], 2)
+    return total
+
+
 @app.command()
 def recommend(
     history: str = typer.Option(None, "--history", help="CSV (item[,rating]) or JSONL file of liked items"),
@@ -43,7 +55,7 @@ def recommend(
     strategy: str = typer.Option("combined", "--strategy", help="carousel strategy"),
     queries: str = typer.Option("reasoned", "--queries", help="web queries: reasoned (LLM reasoning -> scored keywords) | direct (history titles) | both"),
     no_explain: bool = typer.Option(False, "--no-explain", help="skip the LLM explanations"),
-    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage, model"),
+    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage (per node and usage_total), model"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
@@ -52,6 +64,7 @@ def recommend(
     from placecell.agents.recommend.state import QUERY_MODES, RecommendContext
     from placecell.graphs.recommend import build_recommend_graph
 
+    likes = (likes or "").strip()
     if not (history or likes or user):
         raise InputError("give --history FILE, --likes TEXT or --user ID")
     if queries not in QUERY_MODES or queries == "none":
@@ -69,6 +82,7 @@ def recommend(
         graph = build_recommend_graph(recsys, web=None if web == "off" else client)
         out = graph.invoke(inputs, context=ctx)
     out["seconds"] = round(time.perf_counter() - start, 2)
+    out["usage_total"] = usage_total(out.get("usage") or {})
     if as_json:
         print_json(out)
         return
@@ -94,6 +108,8 @@ def eval_recommend(
     """Next-item ranking (1 held-out positive + 99 sampled negatives) for CF, CF+CTR and the web variants."""
     from placecell.evals.recommend import EvalFiles, run_recommend_eval
 
+    if users < 1:
+        raise InputError(f"--users must be at least 1, not {users}")
     settings_from(model=model, home=home)
     files = None
     if any([interactions, holdout, items, item_tags, tag_names]):

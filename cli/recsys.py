@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,29 @@ REPORTS = Path("evals") / "reports"
 
 def _say(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _at_least(value: int, minimum: int, flag: str) -> None:
+    if value < minimum:
+        raise InputError(f"{flag} must be at least {minimum}, not {value}")
+
+
+def writable_dir(path: Path) -> Path:
+    """Fail before the work, not after it: the output folder, or the nearest folder it would be
+    made in, must be a writable directory. Nothing is created (a failed run leaves no empty folder)."""
+    import tempfile
+
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--out {path}: {existing} exists and is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot write in {existing} ({exc.strerror.lower()})") from None
+    return path
 
 
 def _needs_torch() -> None:
@@ -44,15 +68,20 @@ def eval_ctr(
     from placecell.evals.ctr import DATASETS, run_ctr_eval
 
     files = None
+    _at_least(seeds, 1, "--seeds")
+    _at_least(epochs, 1, "--epochs")
+    _at_least(threads, 1, "--threads")
     if train or test:
         if not (train and test and fmt):
             raise InputError("--train, --test and --format go together")
+        if data:  # the report would carry the bundled data's name (and overwrite its default folder)
+            raise InputError("--data and --train/--test are alternatives; pass one of them")
         files = (str(train), str(test), fmt, label, str(featindex) if featindex else None)
     elif data not in DATASETS:
         raise InputError(f"--data must be one of {', '.join(DATASETS)} (or pass --train/--test/--format)")
     _needs_torch()
     name = data or train.stem
-    out_dir = out or REPORTS / f"ctr_{name}"
+    out_dir = writable_dir(out or REPORTS / f"ctr_{name}")
     results = run_ctr_eval(data, files, out_dir, seeds, epochs, threads, say=_say, linear_init=linear_init)
     typer.echo(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.md'}")
     for model, m in results["clean"].items():
@@ -76,14 +105,18 @@ def eval_carousels(
 
     given = [interactions, holdout, items, item_tags, tag_names]
     files = None
+    _at_least(seeds, 1, "--seeds")
+    _at_least(max_users, 1, "--max-users")
     if any(given):
         if not all(given):
             raise InputError("--interactions, --holdout, --items, --item-tags and --tag-names go together")
+        if data:
+            raise InputError("--data and the five files are alternatives; pass one of them")
         files = tuple(str(p) for p in given)
     elif data not in DATASETS:
         raise InputError(f"--data must be one of {', '.join(DATASETS)} (or pass the five files)")
     name = data or interactions.stem
-    out_dir = out or REPORTS / f"carousels_{name}"
+    out_dir = writable_dir(out or REPORTS / f"carousels_{name}")
     results = run_carousel_eval(data, files, out_dir, seeds, max_users, say=_say)
     typer.echo(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.md'}")
     for strategy, m in results["strategies"].items():
@@ -113,8 +146,13 @@ def train_ctr(
 
     if linear_init not in LINEAR_INITS:
         raise InputError(f"--linear-init must be one of {', '.join(LINEAR_INITS)}, not {linear_init!r}")
-    _needs_torch()
+    _at_least(epochs, 1, "--epochs")
+    _at_least(threads, 1, "--threads")
     artefact = name or Path(data).name.split(".")[0]
+    if not artefact or artefact.startswith(".") or re.search(r"[/\\\x00]", artefact):  # a file name inside --out, not a path
+        raise InputError(f"--name {artefact!r}: a file name inside --out, without '/' and not starting with '.'")
+    writable_dir(out)
+    _needs_torch()
     paths = train_and_export(data, fmt, label, str(featindex) if featindex else None, out, artefact, epochs, seed, threads, say=_say,
                              linear_init=linear_init)
     for kind, path in paths.items():

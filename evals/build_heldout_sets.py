@@ -22,7 +22,6 @@ folder at run or test time.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +88,17 @@ def wiki_dev(shared: Path, first: int = 50, n: int = 25, per_retriever: int = 4)
 
 
 if __name__ == "__main__":
-    shared_dir, which = Path(sys.argv[1]), set(sys.argv[2:]) or {"musique_hipporag", "wiki_dev"}
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m placecell.evals.build_heldout_sets", description=__doc__.splitlines()[0])
+    parser.add_argument("shared_dir", type=Path, help="the shared multi-hop data folder")
+    parser.add_argument("sets", nargs="*", metavar="SET", help="musique_hipporag and/or wiki_dev (default: both)")
+    args = parser.parse_args()
+    if unknown := set(args.sets) - {"musique_hipporag", "wiki_dev"}:
+        parser.error(f"unknown set(s) {', '.join(sorted(unknown))} (known: musique_hipporag, wiki_dev)")
+    if not args.shared_dir.is_dir():
+        parser.error(f"{args.shared_dir} is not a folder")
+    shared_dir, which = args.shared_dir, set(args.sets) or {"musique_hipporag", "wiki_dev"}
     if "musique_hipporag" in which:
         musique_hipporag(shared_dir, 20)
         musique_hipporag(shared_dir, 50)

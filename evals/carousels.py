@@ -233,7 +233,11 @@ def run_carousel_eval(
     started = time.time()
     ev = load_files(*files) if files else load_named(data)
     space = item_space(ev.catalog)
+    if not space.tags:
+        raise InputError(f"[{ev.name}] no item has a tag: intra-list diversity and xQuAD need item tags (check --item-tags and --tag-names)")
     say(f"[{ev.name}] {len(ev.train)} train / {len(ev.test)} held-out positives, {len(space.ids)} items")
+    for note in ev.catalog.notes:
+        say(f"[{ev.name}] note: {note}")
     lam, params, tuning = tune(ev, space, tune_users, grids or GRIDS, say)
     split = implicit_split(ev.train, ev.test, space)
     engine = _fit_engine(ev.catalog, space, split, lam)
@@ -245,7 +249,11 @@ def run_carousel_eval(
     prepared = prepare_users(engine, split, needed)
     pages = {s: pages_for(engine, split, needed, s, params.get(s, StrategyParams()), prepared) for s in ALL}
     per_seed = [_seed_metrics(pages, users, split, space, engine.cf) for users in samples]
-    results = _results(ev, per_seed, tuning, params, len(test_users), len(needed), sum(split.train[u].nnz == 0 for u in needed))
+    cold = sum(split.train[u].nnz == 0 for u in needed)
+    if cold:
+        say(f"[{ev.name}] note: {cold} of {len(needed)} evaluated users have no training history: their pages fall back to popularity")
+    results = _results(ev, per_seed, tuning, params, len(test_users), len(needed), cold)
+    results["notes"] = ev.catalog.notes + ([f"{cold} evaluated users without training history get the popularity page"] if cold else [])
     results["seconds"] = round(time.time() - started, 1)
     command = ["placecell", "eval", "carousels"]
     command += ["--data", data] if not files else [arg for flag, path in zip(
@@ -297,6 +305,7 @@ def report_markdown(r: dict) -> str:
         f"- EASE lambda {r['tuning']['ease_lambda']:g} and every strategy's weights were chosen on a validation split "
         "(see `tuning` in results.json); seeds = bootstrap samples of test users (mean ± std shown).",
         *provenance_lines(r),
+        *(f"- Note: {n}." for n in r.get("notes", [])),
         "",
         table(header, rows),
         "",

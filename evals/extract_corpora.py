@@ -9,7 +9,6 @@ killed and restarted at any time and `placecell eval multihop` later finds every
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -34,4 +33,11 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m placecell.evals.extract_corpora", description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="*", metavar="DATASET", help=f"corpora to extract ({', '.join(DATASETS)}; default: all)")
+    args = parser.parse_args()
+    if unknown := [d for d in args.datasets if d not in DATASETS]:
+        parser.error(f"unknown dataset(s) {', '.join(unknown)} (known: {', '.join(DATASETS)})")
+    main(args.datasets)

@@ -178,6 +178,22 @@ def test_chat_cli_in_a_pseudo_terminal(tmp_path, small_model):
     assert out.stdout.split() == ["demo"]
 
 
+def test_a_failed_turn_does_not_end_the_session(tmp_path):
+    """An unknown /model is refused (the session keeps its model); a question before any
+    document is ingested is an error for that turn; the session goes on to /exit."""
+    import subprocess
+
+    env = {**os.environ, "PLACECELL_HOME": str(tmp_path / "home"), "PLACECELL_MODEL": "smollm2-135m", "NO_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--method", "dense"],
+                          input="/model no-such-model\nWho founded Fantagraphics?\n/model\n/exit\n", env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.rstrip().endswith("bye")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "unknown model 'no-such-model'" in errors[0] and "keeping" in errors[0]
+    assert "no documents ingested yet" in errors[1]
+    assert "model: smollm2-135m" in proc.stdout and "Traceback" not in proc.stderr
+
+
 def test_ingest_route_and_carousel_rendering(tmp_path):
     from placecell.agents.chat.nodes import format_carousels
 

@@ -134,7 +134,7 @@ def test_cli_names_a_bad_byte_past_the_checked_start(tmp_path, capsys):
 def test_test_file_with_other_columns_is_refused(tmp_path):
     train = load_table(write_csv(tmp_path / "tr.csv", synthetic_rows(30, 4)), "csv", label="click")
     other = write_csv(tmp_path / "te.csv", [r[:5] + ["x"] for r in synthetic_rows(5, 5)], ["click", "site", "slot", "hour", "device", "browser"])
-    with pytest.raises(InputError, match=r"unknown: \['browser'\]"):
+    with pytest.raises(InputError, match=r"unknown: browser; missing: noise"):
         load_table(other, "csv", label="click", schema=train.schema)
 
 
@@ -203,7 +203,7 @@ def test_auc_matches_the_pairwise_definition():
     assert auc(y, s) == pytest.approx(pairwise)
 
 
-def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys):
+def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     from placecell.cli import main
 
@@ -211,6 +211,19 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys):
     main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(tmp_path / "m"), "--epochs", "2"])
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"clicks.onnx", "clicks.json", "clicks_training.md"}
     assert "ONNX check" in (tmp_path / "m" / "clicks_training.md").read_text()
+    # A retrain whose export fails its check replaces nothing: the old pair still loads
+    from placecell.tools.ctr import training_report
+    from placecell.tools.ctr.scorer import CTRScorer
+
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    monkeypatch.setattr(training_report, "ONNX_TOLERANCE", -1.0)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(tmp_path / "m"),
+              "--epochs", "1", "--seed", "3"])
+    assert exc.value.code == 3 and "ONNX export differs" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
+    CTRScorer(tmp_path / "m" / "clicks.json")
+    monkeypatch.undo()
     with pytest.raises(SystemExit) as exc:
         main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "nope", "--out", str(tmp_path / "m2")])
     assert exc.value.code == 2

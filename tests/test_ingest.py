@@ -64,9 +64,11 @@ def test_bad_inputs_get_one_line_messages(home, tmp_path, corpus):
 
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(json.dumps(CORPUS[0]) + "\n{broken\n" + json.dumps(CORPUS[2]) + "\n")
-    proc = run(["ingest", str(mixed), "--no-extract", "--json"], home)
-    assert proc.returncode == 0 and json.loads(proc.stdout)["passages"] == 2
-    assert "skipped 1 bad JSONL line(s): 2" in proc.stderr
+    proc = run(["ingest", str(mixed), "--no-extract", "--json", str(tmp_path / "missing.md")], home)
+    # the good records are stored, and the exit says that not everything was (as cp does)
+    assert proc.returncode == 2 and json.loads(proc.stdout)["passages"] == 2
+    assert "skipped 1 bad JSONL line(s): 2" in proc.stderr and "missing.md: not found" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: 2 input problem(s), see the warnings; everything else was stored"
 
     # The store survives a later bad run untouched.
     proc = run(["ingest", str(tmp_path / "nope.md"), "--no-extract"], home)

@@ -48,7 +48,10 @@ def test_resolve_refuses_a_corrupt_preset_file(tmp_path, monkeypatch):
     monkeypatch.setitem(models.PRESETS, "fake", preset)
     path = models.pull("fake", tmp_path, install=False)
     assert models.resolve("fake", tmp_path) == path
+    assert next(r for r in models.listing(tmp_path) if r["name"] == "fake")["verified"]
     path.write_bytes(b"GGUFabd")  # same size, one byte off
+    row = next(r for r in models.listing(tmp_path) if r["name"] == "fake")
+    assert row["installed"] and not row["verified"]  # `models list` does not call it installed and fine
     with pytest.raises(ModelError, match="corrupt"):
         models.resolve("fake", tmp_path)
     with pytest.raises(ModelError, match="corrupt"):
@@ -111,3 +114,17 @@ def test_a_bad_setting_is_a_one_line_error_naming_it(home, monkeypatch, var, val
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: bad setting {var}={value!r}: ")
+
+
+def test_a_home_set_in_dotenv_moves_the_models_as_an_exported_one_does(tmp_path, monkeypatch):
+    from placecell.settings import Settings
+
+    monkeypatch.delenv("PLACECELL_HOME", raising=False)
+    monkeypatch.delenv("PLACECELL_MODEL_CACHE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shared = Settings(home=tmp_path / "h1").models_dir
+    assert shared != tmp_path / "h1" / "models"  # homes made in Python share the user's model cache
+    (tmp_path / ".env").write_text(f"PLACECELL_HOME={tmp_path / 'h2'}\n")
+    assert Settings().models_dir == tmp_path / "h2" / "models"
+    monkeypatch.setenv("PLACECELL_HOME", str(tmp_path / "h3"))
+    assert Settings().models_dir == tmp_path / "h3" / "models"

@@ -30,6 +30,7 @@ def routes() -> dict[str, Route]:
         "/slow.html": Route(GOOD_HTML, chunk_delay=0.6, chunks=5),
         "/doc.pdf": Route(b"%PDF-1.4 binary", "application/pdf"),
         "/fake.html": Route(b"\x00\x01\x02PNG\x00 not really html", "text/html"),
+        "/binary-no-nul.html": Route(bytes(range(1, 256)) * 40, "text/html"),
         "/missing-type": Route(GOOD_HTML, ""),
         "/loop-a": Route(status=302, headers=(("Location", "/loop-b"),)),
         "/loop-b": Route(status=302, headers=(("Location", "/loop-a"),)),
@@ -128,6 +129,7 @@ def test_time_cap_on_slow_page(server):
 @pytest.mark.parametrize("path, reason", [
     ("/doc.pdf", "content type 'application/pdf'"),
     ("/fake.html", "binary"),
+    ("/binary-no-nul.html", "binary"),
     ("/missing-type", "content type"),
     ("/broken.html", "HTTP 500"),
     ("/empty.html", "no text"),
@@ -171,3 +173,32 @@ def test_fetch_many_keeps_order_and_reports_errors(server):
     results = fetch_many(urls, concurrency=2, allow_hosts=ALLOW, robots=RobotsCache())
     assert [type(r) for r in results] == [FetchedPage, FetchError, FetchedPage, FetchedPage]
     assert results[0] == results[3]
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://[::1", "malformed URL: Invalid IPv6 URL"),
+    ("http://127.0.0.1/a\x00b", "malformed URL: contains control characters"),
+    ("http://127.0.0.1/" + "a" * 5000, "malformed URL: longer than 2048"),
+    ("http://127.0.0.1:99999/x", "malformed URL: Port out of range"),
+])
+def test_malformed_urls_from_a_search_are_errors_for_that_url(server, url, reason):
+    # search results are untrusted text: one bad "URL" must not cost the other pages
+    from placecell.tools.web.search import canonical_url
+
+    results = fetch_many([url, server.url("/good.html")], allow_hosts=ALLOW, robots=RobotsCache())
+    assert isinstance(results[0], FetchError) and reason in results[0].reason
+    assert isinstance(results[1], FetchedPage)
+    assert canonical_url(url)  # de-duplication compares it as text instead of raising
+
+
+def test_one_deadline_bounds_a_batch_of_slow_pages(server):
+    import time
+
+    urls = [server.url("/slow.html") + f"?n={i}" for i in range(6)] + [server.url("/good.html")]
+    results = fetch_many(urls, concurrency=2, allow_hosts=ALLOW, robots=RobotsCache(), timeout=20.0,
+                         deadline=time.monotonic() + 1.0)
+    reasons = [r.reason for r in results if isinstance(r, FetchError)]
+    # the first two slow pages run into the budget (each page's own cap is 20 s); the rest never start
+    assert len(reasons) == 7 or (len(reasons) == 6 and isinstance(results[-1], FetchedPage))
+    assert all("timed out" in r or "budget was used up" in r for r in reasons)
+    assert any("budget was used up" in r for r in reasons)

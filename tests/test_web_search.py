@@ -130,3 +130,39 @@ def test_local_search_matches_a_query_typed_without_accents():
                               ("http://a/2", "Moby-Dick", "A whaling novel by Herman Melville."),
                               ("http://a/3", "Dracula", "A novel by Bram Stoker.")])
     assert [h.url for h in engine.search("Miserables")][:1] == ["http://a/1"]
+
+
+def test_damaged_archive_entries_fail_that_search_or_page_only(tmp_path):
+    import json
+
+    pages = build_local_web(ITEMS)
+    with WebClient("record", web_dir=tmp_path, local_pages=pages, record_source="local") as web:
+        hits = web.search("mountaineering adventure", 3)
+        urls = [h.url for h in hits]
+        web.fetch_many(urls)
+        web.search("kitchen food memoir", 3)
+    page_files = sorted((tmp_path / "pages").glob("*.json"))
+    search_files = sorted((tmp_path / "searches").glob("*.json"))
+    assert len(page_files) >= 2 and len(search_files) == 2
+    page_files[0].write_bytes(b"\x89PNG\x00\x01 not json")
+    broken = json.loads(page_files[1].read_text())
+    page_files[1].write_text(json.dumps({**broken, "status": 500}))
+    for f in search_files:  # one search without hits, one whose hits lack keys
+        data = json.loads(f.read_text())
+        f.write_text(json.dumps({"query": data["query"]} if "mountain" in data["query"] else {**data, "hits": [{"url": 3}]}))
+    with WebClient("replay", web_dir=tmp_path) as replay:
+        for query in ("mountaineering adventure", "kitchen food memoir"):
+            results = replay.search(query, 3)
+            assert list(results) == [] and "damaged archive entry" in results.error
+        fetched = replay.fetch_many(urls)
+    errors = [r.reason for r in fetched if isinstance(r, FetchError)]
+    assert any("not JSON" in e for e in errors) and any("not a usable page (HTTP 500" in e for e in errors)
+
+
+def test_record_makes_its_folder_even_when_nothing_is_found(tmp_path):
+    pages = build_local_web(ITEMS)
+    with WebClient("record", web_dir=tmp_path / "archive", local_pages=pages, record_source="local"):
+        pass
+    assert (tmp_path / "archive").is_dir()
+    with WebClient("replay", web_dir=tmp_path / "archive") as replay:
+        assert "not in the recorded web archive" in replay.search("anything", 3).error

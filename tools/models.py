@@ -87,16 +87,25 @@ def _verified_marker(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _stamp(path: Path, expected: str) -> str:
+    stat = path.stat()
+    return f"{expected} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _marker_matches(path: Path, expected: str) -> bool:
+    """The file is unchanged since it was last hashed and found to be `expected` (no hashing)."""
+    marker = _verified_marker(path)
+    return marker.exists() and marker.read_text().strip() == _stamp(path, expected)
+
+
 def _is_verified(path: Path, expected: str) -> bool:
     """Hash once, then trust a marker that records the hash with the file's size and mtime."""
-    marker = _verified_marker(path)
-    stat = path.stat()
-    stamp = f"{expected} {stat.st_size} {stat.st_mtime_ns}"
-    if marker.exists() and marker.read_text().strip() == stamp:
+    if _marker_matches(path, expected):
         return True
+    stamp = _stamp(path, expected)
     if sha256_file(path) != expected:
         return False
-    marker.write_text(stamp + "\n")
+    _verified_marker(path).write_text(stamp + "\n")
     return True
 
 
@@ -259,6 +268,9 @@ def listing(models_dir: Path) -> list[dict]:
                 "description": p.description,
                 "size_mb": p.size_mb,
                 "installed": target.exists(),
+                # False for a file changed since its hash was checked (`models verify` re-hashes;
+                # loading refuses a file whose hash differs): `list` must not hash a GB per preset
+                "verified": target.exists() and _marker_matches(target, p.sha256),
                 "path": str(target),
                 "default": p.name == DEFAULT_PRESET,
             }

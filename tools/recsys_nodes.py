@@ -20,32 +20,37 @@ Models, catalogs and CF load lazily, once per process (functools caches).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from placecell.errors import InputError
 
 CatalogName = Literal["goodbooks_399", "movielens"]
 StrategyName = Literal["accuracy", "diversity", "xquad", "novelty", "serendipity", "combined"]
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 # EASE L2 weight per catalog, chosen on validation by `placecell eval carousels` (see its reports).
 EASE_LAMBDA = {"goodbooks_399": 200.0, "movielens": 500.0}
 
 
 class ScoreRequest(BaseModel):
+    # extra="forbid": a misspelt option (refine_pass=2) is an error, not silently ignored
+    model_config = ConfigDict(extra="forbid")
+
     user: str = Field(description="user id in the catalog (unknown users still score)")
-    candidates: list[str] = Field(description="item ids to score")
-    features: dict[str, dict[str, float]] = Field(default_factory=dict, description="item id -> {signal: value}")
+    candidates: list[str] = Field(min_length=1, description="item ids to score")
+    # finite: a NaN signal would make a NaN score, which sorts anywhere
+    features: dict[str, dict[str, FiniteFloat]] = Field(default_factory=dict, description="item id -> {signal: value}")
     catalog: CatalogName = "goodbooks_399"
-    feature_weight: float = Field(1.0, description="weight of the summed extra signals on the logit scale")
-    ctr_weight: float = Field(1.0, description="weight of the model's own logit in the final score")
+    feature_weight: FiniteFloat = Field(1.0, description="weight of the summed extra signals on the logit scale")
+    ctr_weight: FiniteFloat = Field(1.0, description="weight of the model's own logit in the final score")
     refine_passes: int | None = Field(None, ge=0, le=3, description="SGCTR refinement passes K (None: model default)")
 
 
 class ScoredCandidate(BaseModel):
     item_id: str
-    score: float
+    score: FiniteFloat
     ctr: float | None = None
     title: str = ""
     signals: dict[str, float] = Field(default_factory=dict)
@@ -62,6 +67,8 @@ class ScoreResult(BaseModel):
 
 
 class CarouselRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     user: str
     scored_candidates: list[ScoredCandidate] = Field(default_factory=list, description="empty: rank by CF")
     k: int = Field(5, ge=1, le=50, description="items per carousel")
@@ -166,6 +173,11 @@ def run_carousels(req: CarouselRequest) -> CarouselPage:
     if not history and scores is not None:
         notes.append("no history for this user: carousels come from the given scores and popular shelves")
     page = engine.page(history, req.strategy, req.k, req.n_carousels, scores=scores, candidates=candidates)
+    if not page.carousels and scores is not None:  # every given candidate unknown or already liked
+        notes.append("none of the given candidates could be shown (not in the catalog or already in the history): "
+                     "carousels from collaborative filtering instead")
+        page = engine.page(history, req.strategy, req.k, req.n_carousels)
+        scores = None
     carousels = [
         CarouselOut(kind=c.kind, key=c.key, title=c.title, items=[_item_out(catalog, engine.space.ids[i], page.relevance[i]) for i in c.items])
         for c in page.carousels
@@ -176,6 +188,8 @@ def run_carousels(req: CarouselRequest) -> CarouselPage:
 
 def score_candidates(user: str, candidates: list[str], features: dict[str, dict[str, float]] | None = None, **options) -> ScoreResult:
     """Typed entry point; `options` are the other ScoreRequest fields (catalog, refine_passes, ...)."""
+    if isinstance(candidates, (str, bytes)):  # list("1234") would score items 1, 2, 3 and 4
+        raise InputError("score_candidates takes a list of item ids, not one string")
     if not candidates:
         raise InputError("score_candidates needs at least one candidate item id")
     return run_score(ScoreRequest(user=str(user), candidates=[str(c) for c in candidates], features=features or {}, **options))

@@ -33,6 +33,19 @@ class ChatContext:
     extract: bool = field(default=True, metadata={"description": "ingest: run LLM triple extraction"})
     history_turns: int = field(default=6, metadata={"description": "previous messages a plain reply sees"})
 
+    def __post_init__(self) -> None:
+        # Checked when the session starts, not in the first QA turn (an unknown method was a KeyError there).
+        from placecell.agents.qa.state import METHODS
+        from placecell.errors import InputError
+
+        choices = {"router": ("llm", "keywords"), "method": METHODS, "mode": ("scored", "faithful"),
+                   "web": ("off", "live", "local", "replay")}
+        for name, known in choices.items():
+            if getattr(self, name) not in known:
+                raise InputError(f"unknown {name} {getattr(self, name)!r} (known: {', '.join(known)})")
+        if not 1 <= self.top_k <= 20 or not 1 <= self.max_hop <= 5:
+            raise InputError(f"top_k must be 1-20 and max_hop 1-5 (got {self.top_k}, {self.max_hop})")
+
 
 class RouteDecision(BaseModel):
     """The router's schema-constrained output."""

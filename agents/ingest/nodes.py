@@ -30,7 +30,8 @@ def make_nodes(backends: Backends):
                               timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes)
         new = backends.get_registry().add_many(loaded.passages)
         return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": new,
-                "passages": len(backends.get_registry()), "warnings": loaded.warnings}
+                "passages": len(backends.get_registry()), "warnings": loaded.warnings,
+                "skipped_inputs": len(loaded.warnings)}
 
     def embed(state: IngestState) -> dict:
         registry, vectors = backends.get_registry(), backends.get_vectors()

@@ -34,6 +34,7 @@ class IngestOutput(TypedDict, total=False):
     extraction_failed: int
     cached: int
     warnings: list[str]
+    skipped_inputs: int  # inputs (or lines of them) that were not loaded; each has a warning
     kg: dict
 
 
@@ -47,4 +48,5 @@ class IngestState(TypedDict, total=False):
     extraction_failed: int
     cached: int
     warnings: Annotated[list[str], operator.add]
+    skipped_inputs: int
     kg: dict

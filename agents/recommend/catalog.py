@@ -230,11 +230,14 @@ def read_history_file(path) -> list[dict]:
     column, or JSONL with {"item": ..., "rating": ...} per line. An empty file is an empty history."""
     import csv
     import json
+    import math
     from pathlib import Path
 
     from placecell.tools.recsys_data import read_text
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"history file {path} is a directory; give a CSV or JSONL file")
     if not path.is_file():
         raise InputError(f"history file not found: {path}")
     text = read_text(path)
@@ -260,7 +263,9 @@ def read_history_file(path) -> list[dict]:
         rating = row.get("rating")
         try:
             rating = float(rating) if rating not in (None, "") else None
+            if rating is not None and not math.isfinite(rating):
+                raise ValueError
         except (TypeError, ValueError):
-            raise InputError(f"{path}: entry {n} has a rating that is not a number: {rating!r}") from None
+            raise InputError(f"{path}: entry {n} has a rating that is not a number: {row.get('rating')!r}") from None
         history.append({"item": str(row["item"]).strip(), "rating": rating})
     return history

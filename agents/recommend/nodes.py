@@ -139,6 +139,9 @@ def make_nodes(deps: RecommendDeps) -> dict:
         web = {**state.get("web", {}), "pages": len(outcome.pages), "fetch_errors": outcome.errors,
                "dropped_pages": outcome.dropped}
         notes = [f"{len(outcome.dropped)} page(s) carried instructions to a model and were not used"] if outcome.dropped else []
+        if outcome.errors:
+            notes.append(f"{len(outcome.errors)} page(s) could not be fetched (first: {outcome.errors[0]['reason']}); "
+                         f"going on with {len(outcome.pages)}")
         return {"pages": outcome.pages, "web": web, "notes": notes}
 
     def select(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:

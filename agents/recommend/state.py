@@ -43,6 +43,25 @@ class RecommendContext:
     strategy: str = field(default="combined", metadata={"description": "carousel fill strategy"})
     reason_max_tokens: int = field(default=160, metadata={"description": "length cap of the preference reasoning"})
 
+    def __post_init__(self) -> None:
+        # Checked when the run starts (CLI, Studio or an app's `context=`), not in the last node
+        # after the LLM work: the limits are the carousel tool node's (tools/recsys_nodes.py).
+        from placecell.errors import InputError
+        from placecell.tools.recsys_nodes import STRATEGIES
+
+        if self.query_mode not in QUERY_MODES:
+            raise InputError(f"query_mode must be one of {', '.join(QUERY_MODES)}, not {self.query_mode!r}")
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if not 1 <= self.k <= 50:
+            raise InputError(f"k (items per carousel) must be between 1 and 50, not {self.k}")
+        if not 1 <= self.n_carousels <= 12:
+            raise InputError(f"n_carousels must be between 1 and 12, not {self.n_carousels}")
+        for name in ("explain_items", "n_queries", "top_keywords", "results_per_query", "max_pages", "top_spans",
+                     "spans_per_page", "n_candidates", "reason_max_tokens"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must not be negative, not {getattr(self, name)}")
+
 
 class HistoryEntry(TypedDict, total=False):
     item: str  # catalog id or title

@@ -45,11 +45,12 @@ def fetch_pages(web, hits: list[dict], per_query: int, max_pages: int, deepen_ro
     depth = {q: 2 * per_query for q in queries}  # what run_searches asked for
     fetched: dict[str, object] = {}
     first_url: dict[str, str] = {}
+    deadline = web.fetch_deadline()  # one time budget for every round
     for round_no in range(deepen_rounds + 1):
         for h in (h for q in queries for h in by_query[q]):
             first_url.setdefault(canonical_url(h["url"]), h["url"])
         todo = [u for u in first_url if u not in fetched]
-        fetched.update(zip(todo, web.fetch_many([first_url[u] for u in todo])))
+        fetched.update(zip(todo, web.fetch_many([first_url[u] for u in todo], deadline=deadline)))
         good = {q: _good_pages(by_query[q], fetched, per_query) for q in queries}
         # A full result list that still gave too few good pages: the engine has more to show.
         short = [q for q in queries if len(good[q]) < per_query and len(by_query[q]) >= depth[q] > 0]
@@ -148,6 +149,6 @@ def open_web_client(mode: str, web_dir: str | None, allow_host: list[str], setti
         items = web_items(recsys.catalog)
         pages = build_local_web(items, injections=default_injection_count(len(items)) if noisy else 0)
     options = FetchOptions(timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes,
-                           allow_hosts=tuple(settings.allow_hosts) + tuple(allow_host))
+                           allow_hosts=tuple(settings.allow_hosts) + tuple(allow_host), budget=settings.fetch_budget)
     return WebClient(mode, web_dir=Path(web_dir) if web_dir else None, cache_dir=Path(settings.data_dir) / "cache",
                      local_pages=pages, options=options)

@@ -73,6 +73,8 @@ def bucket_number(text: str) -> str:
         return text
     if math.isnan(value):
         return ""
+    if math.isinf(value):  # an overflowed counter: its own bucket at either end, never a crash
+        return "Linf" if value > 0 else "-inf"
     return f"L{int(math.log(value) ** 2)}" if value > 2 else str(int(math.floor(value)))
 
 
@@ -115,6 +117,19 @@ def _apply_numeric(schema: TableSchema, values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _check_header(path: Path, header: list[str], label: str) -> None:
+    """Every column needs a unique name (rows are matched to the model's fields by name)."""
+    if label not in header:
+        raise InputError(f"{path}: label column {label!r} not found; columns are {', '.join(header)}")
+    if "" in header:
+        raise InputError(f"{path}: column {header.index('') + 1} of the header has no name (a trailing comma?)")
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise InputError(f"{path}: column name(s) {', '.join(repeated)} appear more than once in the header")
+    if len(header) == 1:
+        raise InputError(f"{path}: only the label column {label!r}; a CTR model needs at least one feature column")
+
+
 def _read_csv(path: Path, label: str | None, schema: TableSchema | None) -> RawTable:
     if not label:
         raise InputError("--format csv needs --label COLUMN (the 0/1 click column)")
@@ -124,13 +139,12 @@ def _read_csv(path: Path, label: str | None, schema: TableSchema | None) -> RawT
         if not header:
             raise InputError(f"{path}: empty file")
         header = [h.strip() for h in header]
-        if label not in header:
-            raise InputError(f"{path}: label column {label!r} not found; columns are {', '.join(header)}")
+        _check_header(path, header, label)
         fields = [h for h in header if h != label]
-        if schema is not None and fields != schema.fields:
+        if schema is not None and set(fields) != set(schema.fields):
             unknown = [f for f in fields if f not in schema.fields]
             missing = [f for f in schema.fields if f not in fields]
-            raise InputError(f"{path}: columns differ from the training data (unknown: {unknown or '-'}; missing: {missing or '-'})")
+            raise InputError(f"{path}: columns differ from the training data (unknown: {', '.join(unknown) or '-'}; missing: {', '.join(missing) or '-'})")
         li = header.index(label)
         rows, labels = [], []
         for line_no, row in enumerate(reader, start=2):
@@ -145,6 +159,8 @@ def _read_csv(path: Path, label: str | None, schema: TableSchema | None) -> RawT
     values = np.asarray(rows, dtype=object)
     if schema is None:
         schema = TableSchema("csv", fields, label, _numeric_columns(fields, values))
+    elif fields != schema.fields:  # same columns in another order: match them by name
+        values = values[:, [fields.index(f) for f in schema.fields]]
     return RawTable(schema, _apply_numeric(schema, values), np.asarray(labels, dtype=np.float32))
 
 

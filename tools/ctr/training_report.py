@@ -7,6 +7,8 @@ and the largest |ONNX - torch| probability difference, which must stay below 1e-
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -64,13 +66,21 @@ def train_and_export(
     metrics = {"validation": _per_k(val.labels, val_probs)}
     if test is not None and len(test):
         metrics["test"] = _per_k(test.labels, predict(trained.model, trained.encoder.transform(test.values)))
-    paths = save_artifacts(trained, train.schema, out_dir, name, metrics)
-    onnx_probs = CTRScorer(paths["meta"]).probabilities(val.values)
-    diff = float(np.abs(onnx_probs - val_probs).max())
-    if diff > ONNX_TOLERANCE:
-        raise ModelError(f"ONNX export differs from torch by {diff:.2e} (> {ONNX_TOLERANCE})")
-    paths["report"] = out_dir / f"{name}_training.md"
-    paths["report"].write_text(_report(name, note, train, test, trained, metrics, diff, paths), encoding="utf-8")
+    # Written and checked in a staging folder, then moved in: a model already in `out_dir` is replaced
+    # only by a complete, verified pair (ONNX + sidecar whose sha256 matches), never half of one.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as staging:
+        staged = save_artifacts(trained, train.schema, Path(staging), name, metrics)
+        onnx_probs = CTRScorer(staged["meta"]).probabilities(val.values)
+        diff = float(np.abs(onnx_probs - val_probs).max())
+        if diff > ONNX_TOLERANCE:
+            raise ModelError(f"ONNX export differs from torch by {diff:.2e} (> {ONNX_TOLERANCE})")
+        paths = {kind: out_dir / path.name for kind, path in staged.items()}
+        paths["report"] = out_dir / f"{name}_training.md"
+        staged["report"] = Path(staging) / paths["report"].name
+        staged["report"].write_text(_report(name, note, train, test, trained, metrics, diff, staged), encoding="utf-8")
+        for kind in ("onnx", "meta", "report"):  # the sidecar after its model: it names the model's hash
+            os.replace(staged[kind], paths[kind])
     return paths
 
 

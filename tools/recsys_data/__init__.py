@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Catalog:
     tag_weights: dict[str, dict[str, float]]
     positive_threshold: float | None
     _histories: dict[str, list[str]] | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # what loading skipped, for reports to repeat
 
     def positives(self) -> Interactions:
         if self.positive_threshold is None:
@@ -136,21 +138,29 @@ def read_text(path: str | Path) -> str:
 def open_text(path: str | Path) -> io.TextIOBase:
     """Open a text file, transparently gunzipping `*.gz`; InputError if it is missing, binary or not UTF-8."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a file")
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as raw:
                 _check_text_start(path, raw.read(_SNIFF_BYTES))
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
         with open(path, "rb") as raw:
             _check_text_start(path, raw.read(_SNIFF_BYTES))
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise InputError(f"{path}: cannot read ({exc})") from None
-    return open(path, encoding="utf-8", newline="")
+    # utf-8-sig: spreadsheet exports start with a byte-order mark that would otherwise stick to the
+    # first column's name and make "label column 'label' not found" look self-contradictory
+    return open(path, encoding="utf-8-sig", newline="")
 
 
-def read_csv_rows(path: str | Path, required: tuple[str, ...]) -> Iterator[dict[str, str]]:
+def read_csv_rows(
+    path: str | Path, required: tuple[str, ...], ids: tuple[str, ...] = (), numbers: tuple[str, ...] = ()
+) -> Iterator[dict[str, str]]:
+    """Rows as dicts. InputError naming the line for a row with the wrong field count, an empty value
+    in an `ids` column, or a value that is not a number in a `numbers` column (when the file has it)."""
     with open_text(path) as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
@@ -159,7 +169,28 @@ def read_csv_rows(path: str | Path, required: tuple[str, ...]) -> Iterator[dict[
             raise InputError(f"{path}: empty file")
         if missing:
             raise InputError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}")
-        yield from reader
+        numbers = tuple(col for col in numbers if col in header)
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if None in row or None in row.values():  # DictReader's marks for extra / missing fields
+                n = len(header) + len(row.get(None) or []) - sum(v is None for v in row.values())
+                raise InputError(f"{where}: {n} fields, the header has {len(header)}")
+            for col in ids:
+                if not row[col].strip():
+                    raise InputError(f"{where}: empty {col}")
+            for col in numbers:
+                _number(row[col], f"{where}: {col}")
+            yield row
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where} {text!r} is not a finite number")
+    return value
 
 
 def canonical_tag(name: str) -> str | None:
@@ -178,19 +209,27 @@ def _year(text: str) -> int | None:
         return None
 
 
-def _book_tags(book_tags: Path, tags: Path) -> dict[str, dict[str, float]]:
-    """goodreads_book_id -> {display tag: count}, counts of merged variants summed."""
-    names = {row["tag_id"]: row["tag_name"] for row in read_csv_rows(tags, ("tag_id", "tag_name"))}
+def _book_tags(book_tags: Path, tags: Path, notes: list[str]) -> dict[str, dict[str, float]]:
+    """goodreads_book_id -> {display tag: count}, counts of merged variants summed. Rows whose
+    tag id has no name in `tags` are skipped and counted in `notes`."""
+    names = {row["tag_id"]: row["tag_name"] for row in read_csv_rows(tags, ("tag_id", "tag_name"), ids=("tag_id",))}
     counts: dict[str, dict[str, float]] = defaultdict(dict)
     display: dict[str, str] = {}
-    for row in read_csv_rows(book_tags, ("goodreads_book_id", "tag_id", "count")):
-        name = names.get(row["tag_id"], "")
+    unnamed: set[str] = set()
+    for row in read_csv_rows(book_tags, ("goodreads_book_id", "tag_id", "count"), ids=("goodreads_book_id", "tag_id"), numbers=("count",)):
+        if row["tag_id"] not in names:
+            unnamed.add(row["tag_id"])
+            continue
+        name = names[row["tag_id"]]
         key = canonical_tag(name)
         if key is None:
             continue
         display.setdefault(key, name.strip().lower())
         shelf = counts[row["goodreads_book_id"]]
         shelf[display[key]] = shelf.get(display[key], 0.0) + max(float(row["count"] or 0), 0.0)
+    if unnamed:
+        notes.append(f"{book_tags}: {len(unnamed)} tag id(s) have no name in {tags} and were skipped "
+                     f"(e.g. {', '.join(sorted(unnamed)[:3])})")
     return counts
 
 
@@ -214,10 +253,11 @@ def load_goodbooks_files(
     ratings: str | Path, books: str | Path, book_tags: str | Path, tags: str | Path, name: str = "goodbooks"
 ) -> Catalog:
     """A catalog from files in the goodbooks-10k layout; ratings without a `rating` column are implicit."""
-    shelves = _book_tags(Path(book_tags), Path(tags))
+    notes: list[str] = []
+    shelves = _book_tags(Path(book_tags), Path(tags), notes)
     items: dict[str, Item] = {}
     tag_weights: dict[str, dict[str, float]] = {}
-    for row in read_csv_rows(books, ("book_id", "goodreads_book_id", "authors", "title")):
+    for row in read_csv_rows(books, ("book_id", "goodreads_book_id", "authors", "title"), ids=("book_id",)):
         weights = _normalised(shelves.get(row["goodreads_book_id"], {}))
         authors = tuple(a.strip() for a in row["authors"].split(",") if a.strip())
         year = _year(row.get("original_publication_year", ""))
@@ -227,7 +267,7 @@ def load_goodbooks_files(
         raise InputError(f"{books}: no books")
     users, item_ids, values, order = [], [], [], []
     implicit = None
-    for pos, row in enumerate(read_csv_rows(ratings, ("user_id", "book_id"))):
+    for pos, row in enumerate(read_csv_rows(ratings, ("user_id", "book_id"), ids=("user_id", "book_id"), numbers=("rating",))):
         implicit = "rating" not in row if implicit is None else implicit
         if row["book_id"] not in items:
             continue  # ratings of books outside the catalog carry no metadata; skip them
@@ -238,12 +278,15 @@ def load_goodbooks_files(
     if not users:
         raise InputError(f"{ratings}: no interactions with books listed in {books}")
     threshold = None if implicit else POSITIVE_RATING
-    return Catalog(name, "books", items, _interactions(users, item_ids, values, order), tag_weights, threshold)
+    untagged = sum(not w for w in tag_weights.values())
+    if untagged:
+        notes.append(f"{untagged} of {len(items)} books have no tags: tag-based diversity counts them as unlike every other book")
+    return Catalog(name, "books", items, _interactions(users, item_ids, values, order), tag_weights, threshold, notes=notes)
 
 
 def _movie_user_tags(path: Path) -> dict[str, list[str]]:
     counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in read_csv_rows(path, ("movieId", "tag")):
+    for row in read_csv_rows(path, ("movieId", "tag"), ids=("movieId",)):
         tag = row["tag"].strip().lower()
         if tag:
             counts[row["movieId"]][tag] = counts[row["movieId"]].get(tag, 0) + 1
@@ -255,7 +298,7 @@ def load_movielens_files(ratings: str | Path, movies: str | Path, tags: str | Pa
     user_tags = _movie_user_tags(Path(tags)) if tags else {}
     items: dict[str, Item] = {}
     tag_weights: dict[str, dict[str, float]] = {}
-    for row in read_csv_rows(movies, ("movieId", "title", "genres")):
+    for row in read_csv_rows(movies, ("movieId", "title", "genres"), ids=("movieId",)):
         genres = tuple(g for g in row["genres"].split("|") if g and g != "(no genres listed)")
         match = re.search(r"\((\d{4})\)\s*$", row["title"])
         title = re.sub(r"\s*\(\d{4}\)\s*$", "", row["title"]).strip()
@@ -264,7 +307,7 @@ def load_movielens_files(ratings: str | Path, movies: str | Path, tags: str | Pa
         # Genres only: user tags cover few movies and would make tag similarity depend on who tagged.
         tag_weights[row["movieId"]] = {g.lower(): 1.0 for g in genres}
     users, item_ids, values, order = [], [], [], []
-    for row in read_csv_rows(ratings, ("userId", "movieId", "rating", "timestamp")):
+    for row in read_csv_rows(ratings, ("userId", "movieId", "rating", "timestamp"), ids=("userId", "movieId"), numbers=("rating", "timestamp")):
         if row["movieId"] in items:
             users.append(row["userId"])
             item_ids.append(row["movieId"])

@@ -27,6 +27,20 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)  # atomic: a killed run never leaves half a file
 
 
+class ArchiveError(FetchError):
+    """A damaged or edited archive entry: that search or page fails, the run goes on."""
+
+
+def _read_entry(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchiveError(f"damaged archive entry {path}: not JSON ({type(exc).__name__})", str(path)) from None
+    if not isinstance(data, dict):
+        raise ArchiveError(f"damaged archive entry {path}: not a JSON object", str(path))
+    return data
+
+
 class WebArchive:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -41,10 +55,18 @@ class WebArchive:
         _write_json(self._search_path(query), {"query": normalise_query(query), "hits": hits})
 
     def load_search(self, query: str) -> list[dict] | None:
+        """The recorded hits (dicts with title, url, snippet), or None when the query was never
+        recorded. ArchiveError for an entry that is not what `record` writes (edited or damaged)."""
         path = self._search_path(query)
         if not path.is_file():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))["hits"]
+        data = _read_entry(path)
+        hits = data.get("hits")
+        if not isinstance(hits, list) or not all(
+            isinstance(h, dict) and all(isinstance(h.get(k), str) for k in ("title", "url", "snippet")) for h in hits
+        ):
+            raise ArchiveError(f"damaged archive entry {path}: 'hits' must be a list of {{title, url, snippet}}", str(path))
+        return [{k: h[k] for k in ("title", "url", "snippet")} for h in hits]
 
     def save_page(self, page: FetchedPage) -> None:
         if good_page(page):  # only good pages, as in the fetch cache
@@ -54,7 +76,14 @@ class WebArchive:
         path = self._page_path(url)
         if not path.is_file():
             raise FetchError("not in the recorded web archive", url)
-        return FetchedPage.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        data = _read_entry(path)
+        try:
+            page = FetchedPage.from_dict(data)
+        except (KeyError, TypeError):
+            raise ArchiveError(f"damaged archive entry {path}: not a recorded page", url) from None
+        if not good_page(page):  # `record` keeps good pages only; an edited entry is not served
+            raise ArchiveError(f"archive entry {path} is not a usable page (HTTP {page.status}, {len(page.text)} characters)", url)
+        return page
 
     def counts(self) -> dict[str, int]:
         return {

@@ -15,6 +15,7 @@ hosts passed in `allow_hosts`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class FetchOptions:
     max_bytes: int = 5_000_000
     concurrency: int = 4
     allow_hosts: tuple[str, ...] = ()
+    budget: float = 60.0  # seconds for all the fetches of one run (per page: `timeout`)
 
 
 @dataclass
@@ -67,6 +69,11 @@ class WebClient:
             raise InputError(f"--web {self.mode} needs --web-dir DIR")
         if self.mode == "replay" and not Path(self.web_dir).is_dir():
             raise InputError(f"--web-dir {self.web_dir} does not exist (record it first with --web record)")
+        if self.mode == "record":  # made up front: a recording that found nothing still leaves its (empty) archive
+            try:
+                Path(self.web_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"--web-dir {self.web_dir}: cannot create it ({exc.strerror.lower()})") from None
         uses_local = self.mode == "local" or (self.mode == "record" and self.record_source == "local")
         if uses_local and not self.local_pages:
             raise InputError("--web local needs a catalog to build the local web from")
@@ -113,8 +120,13 @@ class WebClient:
             raise RuntimeError("use WebClient as a context manager")
         return self._search.search(query, max_results)
 
-    def fetch_many(self, urls: list[str]) -> list[FetchedPage | FetchError]:
-        """One FetchedPage or FetchError per URL, input order."""
+    def fetch_deadline(self) -> float:
+        """The `time.monotonic()` by which one run's fetches must be done (options.budget from now)."""
+        return time.monotonic() + self.options.budget
+
+    def fetch_many(self, urls: list[str], deadline: float | None = None) -> list[FetchedPage | FetchError]:
+        """One FetchedPage or FetchError per URL, input order; live fetches stop at `deadline`
+        (default: the budget from now)."""
         if self.mode == "off":
             return [FetchError("web is off", u) for u in urls]
         if self.mode == "replay":
@@ -123,6 +135,7 @@ class WebClient:
         results = fetch_many(
             urls, concurrency=opts.concurrency, allow_hosts=opts.allow_hosts, timeout=opts.timeout,
             max_bytes=opts.max_bytes, cache=self._page_cache, robots=self._robots,
+            deadline=self.fetch_deadline() if deadline is None else deadline,
         )
         if self.mode == "record":
             for page in results:

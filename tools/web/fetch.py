@@ -89,6 +89,16 @@ def _decode(body: bytes, charset: str | None) -> str:
     return body.decode("latin-1")
 
 
+# Text has almost no control characters besides tab and newlines; a binary body served as
+# text/html without NUL bytes (which the first check catches) has many once decoded.
+MAX_CONTROL_SHARE = 0.05
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _control_share(text: str) -> float:
+    return len(_CONTROL.findall(text)) / len(text) if text else 0.0
+
+
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -125,6 +135,8 @@ def _page_from_response(raw, url: str) -> FetchedPage:
     if b"\x00" in raw.body[:2048]:
         raise FetchError("binary content, not HTML or text", url)
     decoded = _decode(raw.body, raw.charset)
+    if _control_share(decoded[:4096]) > MAX_CONTROL_SHARE:
+        raise FetchError("binary content, not HTML or text", url)
     if raw.content_type in HTML_TYPES:
         title, text = extract_text(decoded, raw.final_url)
     else:
@@ -185,22 +197,33 @@ def fetch_many(
     urls: list[str],
     *,
     concurrency: int = 4,
+    deadline: float | None = None,
     **kwargs,
 ) -> list[FetchedPage | FetchError]:
     """Fetch pages in parallel (at most `concurrency` at once), one result per URL in input
-    order: a FetchedPage or the FetchError that explains the failure. Never raises for a page."""
+    order: a FetchedPage or the FetchError that explains the failure. Never raises for a page.
+    `deadline` (a `time.monotonic()` value) bounds the whole batch, not just each page: a page
+    starts with at most the time left, and pages not started by then are skipped, so a result list
+    of slow pages costs one budget, not 20 s per four pages."""
     unique = list(dict.fromkeys(urls))
     user_agent = kwargs.get("user_agent", DEFAULT_USER_AGENT)
+    per_page_timeout = kwargs.pop("timeout", 20.0)
     results: dict[str, FetchedPage | FetchError] = {}
     lock = threading.Lock()
 
     with make_client(user_agent) as client:
 
         def one(u: str) -> None:
+            left = per_page_timeout if deadline is None else min(per_page_timeout, deadline - time.monotonic())
             try:
-                outcome: FetchedPage | FetchError = fetch_page(u, client=client, **kwargs)
+                if left <= 0:
+                    raise FetchError("skipped: the fetch time budget was used up", u)
+                outcome: FetchedPage | FetchError = fetch_page(u, client=client, timeout=left, **kwargs)
             except FetchError as exc:
                 outcome = exc
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError, UnicodeError) as exc:
+                # what slips past fetch_page's own checks must not cost the other pages
+                outcome = FetchError(f"fetch failed: {type(exc).__name__}: {str(exc)[:120]}", u)
             with lock:
                 results[u] = outcome
 

@@ -70,10 +70,28 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
+MAX_URL_CHARS = 2048  # longer "URLs" from a search result are junk (and httpx refuses them)
+
+
+def parse_url(url: str):
+    """`urlsplit(url)`, or FetchError for text that is no URL at all: too long, with control
+    characters, or unparseable (`http://[::1`). Search results are untrusted input."""
+    if len(url) > MAX_URL_CHARS:
+        raise FetchError(f"malformed URL: longer than {MAX_URL_CHARS} characters", url[:80] + "...")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise FetchError("malformed URL: contains control characters", url.encode("unicode_escape").decode()[:200])
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed lazily; raises ValueError for a bad port
+    except ValueError as exc:
+        raise FetchError(f"malformed URL: {exc}", url) from None
+    return parts
+
+
 def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
     """Raise FetchError unless `url` is http(s) and every address of its host is public
     (or the host is in allow_hosts)."""
-    parts = urlsplit(url)
+    parts = parse_url(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise FetchError(f"refused: scheme {scheme or '(none)'!r} is not http or https", url)
@@ -84,10 +102,7 @@ def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
         raise FetchError("refused: credentials in the URL", url)
     if host_is_allowed(host, allow_hosts):
         return
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise FetchError("refused: invalid port", url) from None
+    port = parts.port or (443 if scheme == "https" else 80)
     for addr in resolve_host(host, port):
         problem = address_problem(ipaddress.ip_address(addr.split("%", 1)[0]))
         if problem:

@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from placecell.tools.kvcache import KVCache, content_key
-from placecell.tools.web.archive import WebArchive, normalise_query
+from placecell.tools.web.archive import ArchiveError, WebArchive, normalise_query
 from placecell.tools.web.text import content_words
 
 
@@ -55,7 +55,10 @@ _TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "ref", "ref_src")
 def canonical_url(url: str) -> str:
     """The form two hits are compared in: lower-case host, no fragment, no tracking
     parameters, no trailing slash, http and https equal."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # untrusted text that is no URL: compared as it is (the fetch refuses it)
+        return url.strip()
     query = [(k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith(_TRACKING_PARAMS)]
     path = parts.path.rstrip("/") or "/"
     return urlunsplit(("http", parts.netloc.lower().removeprefix("www."), path, urlencode(query), ""))
@@ -201,7 +204,10 @@ class ReplaySearch:
         self.archive = archive
 
     def search(self, query: str, max_results: int = 8) -> SearchResults:
-        saved = self.archive.load_search(query)
+        try:
+            saved = self.archive.load_search(query)
+        except ArchiveError as exc:
+            return SearchResults(backend=self.name, error=exc.reason)
         if saved is None:
             return SearchResults(backend=self.name, error="query not in the recorded web archive")
         return SearchResults([SearchHit(**h) for h in saved[:max_results]], backend=self.name)

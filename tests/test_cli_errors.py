@@ -1,0 +1,79 @@
+"""The command line's failure modes: usage errors, Ctrl-C, bad numbers and unwritable folders give
+one line and a non-zero exit, checked before any work; never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import synthetic_rows, write_csv
+
+
+def run_cli(args) -> int:
+    from placecell.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+        raise SystemExit(0)
+    return exit_info.value.code
+
+
+@pytest.mark.parametrize("args, message", [
+    (["recommend", "--bogus"], "No such option: --bogus"),
+    (["recommend", "--k"], "requires an argument"),
+    (["eval", "ctr", "--seeds", "x"], "Invalid value for '--seeds'"),
+    (["no-such-command"], "No such command"),
+])
+def test_usage_errors_are_messages_not_tracebacks(capsys, args, message):
+    # typer 0.29 raises the errors of its vendored click, which are not click.ClickException
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, tmp_path, capsys):
+    from placecell.agents.recommend import catalog
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catalog, "load_recsys", interrupted)
+    code = run_cli(["recommend", "--likes", "sea stories", "--web", "off", "--home", str(tmp_path / "home")])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "ctr", "--data", "DATA", "--format", "csv", "--label", "click", "--threads", "0"], "--threads must be at least 1"),
+    (["train", "ctr", "--data", "DATA", "--format", "csv", "--label", "click", "--epochs", "0"], "--epochs must be at least 1"),
+    (["train", "ctr", "--data", "DATA", "--format", "csv", "--label", "click", "--name", "../escape"], "--name '../escape'"),
+    (["eval", "ctr", "--train", "DATA", "--test", "DATA", "--format", "csv", "--label", "click", "--threads", "0"],
+     "--threads must be at least 1"),
+    (["eval", "ctr", "--data", "movielens", "--train", "DATA", "--test", "DATA", "--format", "csv", "--label", "click"],
+     "--data and --train/--test are alternatives"),
+    (["eval", "carousels", "--data", "goodbooks_399", "--max-users", "0"], "--max-users must be at least 1"),
+    (["eval", "carousels", "--data", "goodbooks_399", "--max-users", "-5"], "--max-users must be at least 1"),
+    (["eval", "recommend", "--users", "0"], "--users must be at least 1"),
+    (["recommend", "--likes", "sea stories", "--web", "off", "--k", "0"], "k (items per carousel) must be between 1 and 50"),
+    (["recommend", "--likes", "sea stories", "--web", "off", "--strategy", "bogus"], "strategy must be one of"),
+    (["recommend", "--likes", "   ", "--web", "off"], "give --history FILE, --likes TEXT or --user ID"),
+    (["ask", "   "], "the question is empty"),
+])
+def test_bad_numbers_and_names_fail_before_any_work(tmp_path, capsys, args, message):
+    data = write_csv(tmp_path / "clicks.csv", synthetic_rows(50, 0))
+    args = [str(data) if a == "DATA" else a for a in args]
+    assert run_cli([*args, "--home", str(tmp_path / "home")] if args[0] in ("recommend", "ask") else args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "ctr_model").exists()
+
+
+def test_unwritable_out_fails_before_training(tmp_path, capsys):
+    data = write_csv(tmp_path / "clicks.csv", synthetic_rows(50, 0))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for args in (["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(blocker)],
+                 ["eval", "carousels", "--data", "goodbooks_399", "--out", str(blocker / "sub")]):
+        assert run_cli(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: --out {blocker}") and "\n" not in err
+    assert blocker.read_text() == "not a folder"

@@ -1,0 +1,127 @@
+"""Bad and awkward input files of the recsys tools: CTR tables, goodbooks-layout catalogs, the
+tool nodes' arguments. Each is a one-line InputError (or a typed validation error), or is read
+the way a person meant it (a spreadsheet's byte-order mark, test columns in another order)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from placecell.errors import InputError
+from placecell.tools.ctr.data import bucket_number, load_table
+from placecell.tools.recsys_data import load_goodbooks_files
+from support import FIELDS, synthetic_rows, write_csv
+
+
+@pytest.mark.parametrize("header, message", [
+    (["click"], "only the label column"),
+    (["click", "site", "click"], "click appear more than once"),
+    (["click", "site", "site"], "site appear more than once"),
+    (["click", "site", ""], "column 3 of the header has no name"),
+])
+def test_csv_headers_that_cannot_name_fields(tmp_path, header, message):
+    rows = [["1" if i % 2 else "0"] + ["x"] * (len(header) - 1) for i in range(10)]
+    with pytest.raises(InputError, match=message):
+        load_table(write_csv(tmp_path / "t.csv", rows, header), "csv", label="click")
+
+
+def test_byte_order_mark_does_not_hide_the_label(tmp_path):
+    path = write_csv(tmp_path / "t.csv", synthetic_rows(30, 0))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    table = load_table(path, "csv", label="click")
+    assert table.schema.fields == FIELDS and len(table) == 30
+
+
+def test_test_columns_in_another_order_are_matched_by_name(tmp_path):
+    rows = synthetic_rows(40, 1)
+    train = load_table(write_csv(tmp_path / "train.csv", synthetic_rows(40, 0)), "csv", label="click")
+    order = ["noise", "click", "device", "site", "hour", "slot"]
+    header = ["click"] + FIELDS
+    shuffled = [[row[header.index(col)] for col in order] for row in rows]
+    same = load_table(write_csv(tmp_path / "a.csv", rows), "csv", label="click", schema=train.schema)
+    moved = load_table(write_csv(tmp_path / "b.csv", shuffled, order), "csv", label="click", schema=train.schema)
+    assert (moved.values == same.values).all() and (moved.labels == same.labels).all()
+
+
+def test_overflowed_numbers_get_their_own_bucket():
+    assert bucket_number("inf") == "Linf" and bucket_number("-inf") == "-inf"
+    assert bucket_number("nan") == "" and bucket_number("100") == f"L{int(math.log(100) ** 2)}"
+
+
+def _goodbooks(tmp_path, ratings: str, book_tags: str = "goodreads_book_id,tag_id,count\n11,1,5\n12,2,3\n",
+               tags: str = "tag_id,tag_name\n1,fantasy\n2,history\n"):
+    (tmp_path / "books.csv").write_text("book_id,goodreads_book_id,authors,title\n1,11,A,One\n2,12,B,Two\n")
+    (tmp_path / "book_tags.csv").write_text(book_tags)
+    (tmp_path / "tags.csv").write_text(tags)
+    (tmp_path / "ratings.csv").write_text(ratings)
+    return load_goodbooks_files(*(tmp_path / n for n in ("ratings.csv", "books.csv", "book_tags.csv", "tags.csv")))
+
+
+@pytest.mark.parametrize("ratings, message", [
+    ("user_id,book_id,rating\n7,1,5\n7,2,five\n", r"ratings.csv:3: rating 'five' is not a number"),
+    ("user_id,book_id,rating\n7,1,5,9\n", r"ratings.csv:2: 4 fields, the header has 3"),
+    ("user_id,book_id,rating\n7,1\n", r"ratings.csv:2: 2 fields, the header has 3"),
+    ("user_id,book_id,rating\n,1,5\n", r"ratings.csv:2: empty user_id"),
+    ("user_id,book_id,rating\n7,1,inf\n", r"rating 'inf' is not a finite number"),
+])
+def test_goodbooks_layout_rows_are_checked(tmp_path, ratings, message):
+    with pytest.raises(InputError, match=message):
+        _goodbooks(tmp_path, ratings)
+
+
+def test_goodbooks_layout_notes_what_it_skipped(tmp_path):
+    catalog = _goodbooks(tmp_path, "user_id,book_id,rating\n7,1,5\n7,2,4\n",
+                         book_tags="goodreads_book_id,tag_id,count\n11,1,5\n12,99,3\n")
+    assert catalog.tag_weights["2"] == {}
+    assert any("1 tag id(s) have no name" in n and "99" in n for n in catalog.notes)
+    assert any("1 of 2 books have no tags" in n for n in catalog.notes)
+    with pytest.raises(InputError, match=r"book_tags.csv:2: count 'many' is not a number"):
+        _goodbooks(tmp_path, "user_id,book_id\n7,1\n", book_tags="goodreads_book_id,tag_id,count\n11,1,many\n")
+
+
+def test_a_folder_given_as_a_file_is_named_as_such(tmp_path):
+    from placecell.agents.recommend.catalog import read_history_file
+
+    with pytest.raises(InputError, match="is a directory"):
+        read_history_file(tmp_path)
+
+
+# -- the tool nodes' arguments --------------------------------------------------------------------
+
+def test_score_candidates_refuses_what_it_cannot_score_honestly():
+    from placecell.tools.recsys_nodes import score_candidates
+
+    with pytest.raises(InputError, match="list of item ids, not one string"):
+        score_candidates("1", "1234")
+    with pytest.raises(ValidationError, match="finite"):
+        score_candidates("1", ["1", "2"], {"1": {"web": float("nan")}})
+    with pytest.raises(ValidationError, match="refine_pass"):
+        score_candidates("1", ["1"], refine_pass=2)  # a typo of refine_passes is not ignored
+
+
+def test_a_page_of_unusable_candidates_falls_back_to_cf_and_says_why():
+    from placecell.tools.recsys_nodes import ScoredCandidate, build_carousels
+
+    page = build_carousels("1", [ScoredCandidate(item_id="no-such-book", score=0.9)], k=3)
+    assert page.carousels and all(len(c.items) == 3 for c in page.carousels)
+    assert any("carousels from collaborative filtering instead" in n for n in page.notes)
+    shown = [i.item_id for c in page.carousels for i in c.items]
+    assert len(shown) == len(set(shown))
+    with pytest.raises(ValidationError):
+        ScoredCandidate(item_id="1", score=float("nan"))
+
+
+def test_run_settings_are_checked_when_the_run_starts():
+    from placecell.agents.chat.state import ChatContext
+    from placecell.agents.recommend.state import RecommendContext
+
+    with pytest.raises(InputError, match="k .items per carousel. must be between 1 and 50, not 0"):
+        RecommendContext(k=0)
+    with pytest.raises(InputError, match="strategy must be one of"):
+        RecommendContext(strategy="cf")
+    with pytest.raises(InputError, match="unknown method 'foo'"):
+        ChatContext(method="foo")
+    assert RecommendContext(k=50).k == 50 and ChatContext(method="bm25").method == "bm25"
+
