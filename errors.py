@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-class PlacecellError(Exception):
-    """An expected failure the user can act on. The CLI prints `error: <message>` and exits."""
+class PlacecellError(RuntimeError):
+    """An expected failure the user can act on. The CLI prints `error: <message>` and exits.
+
+    A RuntimeError so that the LangGraph server (Studio, the SDK) passes the message on: it hides
+    the messages of exception classes it does not know ("An internal error occurred"), and these
+    messages are written for the user."""
 
     exit_code = 1
 

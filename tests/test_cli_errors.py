@@ -53,7 +53,7 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, tmp_path, capsys):
     (["eval", "carousels", "--data", "goodbooks_399", "--max-users", "0"], "--max-users must be at least 1"),
     (["eval", "carousels", "--data", "goodbooks_399", "--max-users", "-5"], "--max-users must be at least 1"),
     (["eval", "recommend", "--users", "0"], "--users must be at least 1"),
-    (["recommend", "--likes", "sea stories", "--web", "off", "--k", "0"], "k (items per carousel) must be between 1 and 50"),
+    (["recommend", "--likes", "sea stories", "--web", "off", "--k", "0"], "k must be between 1 and 50, not 0"),
     (["recommend", "--likes", "sea stories", "--web", "off", "--strategy", "bogus"], "strategy must be one of"),
     (["recommend", "--likes", "   ", "--web", "off"], "give --history FILE, --likes TEXT or --user ID"),
     (["ask", "   "], "the question is empty"),

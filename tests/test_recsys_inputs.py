@@ -91,14 +91,16 @@ def test_a_folder_given_as_a_file_is_named_as_such(tmp_path):
 # -- the tool nodes' arguments --------------------------------------------------------------------
 
 def test_score_candidates_refuses_what_it_cannot_score_honestly():
-    from placecell.tools.recsys_nodes import score_candidates
+    from placecell.tools.recsys_nodes import build_carousels, score_candidates
 
     with pytest.raises(InputError, match="list of item ids, not one string"):
         score_candidates("1", "1234")
-    with pytest.raises(ValidationError, match="finite"):
+    with pytest.raises(InputError, match=r"ScoreRequest.features.1.web: Input should be a finite number"):
         score_candidates("1", ["1", "2"], {"1": {"web": float("nan")}})
-    with pytest.raises(ValidationError, match="refine_pass"):
+    with pytest.raises(InputError, match=r"ScoreRequest.refine_pass: Extra inputs are not permitted"):
         score_candidates("1", ["1"], refine_pass=2)  # a typo of refine_passes is not ignored
+    with pytest.raises(InputError, match=r"CarouselRequest.k: Input should be greater than or equal to 1 \(got 0\)"):
+        build_carousels("1", k=0)
 
 
 def test_a_page_of_unusable_candidates_falls_back_to_cf_and_says_why():
@@ -115,13 +117,32 @@ def test_a_page_of_unusable_candidates_falls_back_to_cf_and_says_why():
 
 def test_run_settings_are_checked_when_the_run_starts():
     from placecell.agents.chat.state import ChatContext
+    from placecell.agents.ingest.state import IngestContext
+    from placecell.agents.qa.state import QAContext
     from placecell.agents.recommend.state import RecommendContext
 
-    with pytest.raises(InputError, match="k .items per carousel. must be between 1 and 50, not 0"):
-        RecommendContext(k=0)
-    with pytest.raises(InputError, match="strategy must be one of"):
-        RecommendContext(strategy="cf")
-    with pytest.raises(InputError, match="unknown method 'foo'"):
-        ChatContext(method="foo")
-    assert RecommendContext(k=50).k == 50 and ChatContext(method="bm25").method == "bm25"
+    bad = [
+        (lambda: RecommendContext(k=0), "k must be between 1 and 50, not 0"),
+        (lambda: RecommendContext(strategy="cf"), "strategy must be one of"),
+        (lambda: RecommendContext(cf_weight=float("nan")), "cf_weight must be a finite number"),
+        (lambda: RecommendContext(n_candidates=0), "n_candidates must be at least 1"),
+        (lambda: ChatContext(method="foo"), "method must be one of neuropath, dense"),
+        (lambda: ChatContext(min_confidence=5), "min_confidence must be between 0.0 and 1.0"),
+        (lambda: QAContext(method="magic"), "method must be one of"),
+        (lambda: QAContext(top_k=-1), "top_k must be between 1 and 20, not -1"),
+        (lambda: QAContext(top_k="3"), "top_k must be a whole number"),
+        (lambda: QAContext(path_probe="bogus"), "path_probe must be one of each, list, none"),
+        (lambda: IngestContext(chunk_chars=0), "chunk_chars must be at least 100, not 0"),
+        (lambda: IngestContext(allow_hosts="127.0.0.1"), "allow_hosts must be a list of strings"),
+    ]
+    for make, message in bad:
+        with pytest.raises(InputError, match=message):
+            make()
+    assert RecommendContext(k=50).k == 50 and ChatContext(method="bm25").method == "bm25" and QAContext().top_k >= 1
 
+
+def test_placecell_errors_keep_their_message_on_the_langgraph_server():
+    # langgraph_api forwards the message of built-in exception types only (RuntimeError among them)
+    from placecell.errors import PlacecellError
+
+    assert issubclass(PlacecellError, RuntimeError) and issubclass(InputError, PlacecellError)

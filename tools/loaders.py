@@ -39,6 +39,8 @@ def record_passage(title: str, text: str, source: str) -> Passage:
 
 def chunk_text(text: str, max_chars: int = 1200) -> list[str]:
     """Paragraph-packed chunks of at most ~max_chars; a longer paragraph is split on sentences."""
+    if max_chars < 1:  # the hard cut below would never shorten a sentence
+        raise ValueError(f"max_chars must be positive, not {max_chars}")
     paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     pieces: list[str] = []
     for p in paras:

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
 
 from placecell.errors import InputError
 
@@ -192,12 +192,23 @@ def score_candidates(user: str, candidates: list[str], features: dict[str, dict[
         raise InputError("score_candidates takes a list of item ids, not one string")
     if not candidates:
         raise InputError("score_candidates needs at least one candidate item id")
-    return run_score(ScoreRequest(user=str(user), candidates=[str(c) for c in candidates], features=features or {}, **options))
+    return run_score(_request(ScoreRequest, user=str(user), candidates=[str(c) for c in candidates], features=features or {}, **options))
 
 
 def build_carousels(user: str, scored_candidates: list[ScoredCandidate] | None = None, k: int = 5, strategy: str = "combined", **options) -> CarouselPage:
     """Typed entry point; `options` are the other CarouselRequest fields (catalog, n_carousels, history)."""
-    return run_carousels(CarouselRequest(user=str(user), scored_candidates=scored_candidates or [], k=k, strategy=strategy, **options))
+    return run_carousels(_request(CarouselRequest, user=str(user), scored_candidates=scored_candidates or [], k=k, strategy=strategy, **options))
+
+
+def _request(model: type[BaseModel], **fields):
+    """The request, or an InputError naming the first bad field in one line (the typed entry points
+    are for apps; the LangChain tools keep pydantic's full message for the model that called them)."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "?"
+        raise InputError(f"{model.__name__}.{where}: {first['msg']} (got {first.get('input')!r})"[:300]) from None
 
 
 def recsys_tools() -> list:

@@ -35,16 +35,17 @@ class ChatContext:
 
     def __post_init__(self) -> None:
         # Checked when the session starts, not in the first QA turn (an unknown method was a KeyError there).
+        from placecell.agents import checks
         from placecell.agents.qa.state import METHODS
-        from placecell.errors import InputError
 
-        choices = {"router": ("llm", "keywords"), "method": METHODS, "mode": ("scored", "faithful"),
-                   "web": ("off", "live", "local", "replay")}
-        for name, known in choices.items():
-            if getattr(self, name) not in known:
-                raise InputError(f"unknown {name} {getattr(self, name)!r} (known: {', '.join(known)})")
-        if not 1 <= self.top_k <= 20 or not 1 <= self.max_hop <= 5:
-            raise InputError(f"top_k must be 1-20 and max_hop 1-5 (got {self.top_k}, {self.max_hop})")
+        checks.choice(self, "router", ("llm", "keywords"))
+        checks.choice(self, "method", METHODS)
+        checks.choice(self, "mode", ("scored", "faithful"))
+        checks.choice(self, "web", ("off", "live", "local", "replay"))
+        checks.integer(self, "top_k", 1, 20)
+        checks.integer(self, "max_hop", 1, 5)
+        checks.integer(self, "history_turns", 0)
+        checks.number(self, "min_confidence", 0.0, 1.0)
 
 
 class RouteDecision(BaseModel):

@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
+from placecell.errors import InputError
 from placecell.tools.loaders import load_sources
 from placecell.tools.stores.kg import KnowledgeGraph
 
@@ -25,7 +27,10 @@ def make_nodes(backends: Backends):
     def load(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
         ctx = _ctx(runtime)
         s = backends.settings
-        loaded = load_sources(state["sources"], max_chars=ctx.chunk_chars,
+        sources = checks.list_input(state, "sources", str, "paths or URLs")
+        if not sources:
+            raise InputError("input 'sources' is empty: give files, folders, .jsonl corpora or URLs")
+        loaded = load_sources(sources, max_chars=ctx.chunk_chars,
                               allow_hosts=list(ctx.allow_hosts) + list(s.allow_hosts),
                               timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes)
         new = backends.get_registry().add_many(loaded.passages)

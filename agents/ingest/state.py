@@ -21,6 +21,13 @@ class IngestContext:
     alias_containment: bool = field(default=False, metadata={
         "description": "also alias an entity name to the shorter entity names it contains (KnowledgeGraph.add_containment_aliases)"})
 
+    def __post_init__(self) -> None:
+        from placecell.agents import checks
+
+        checks.integer(self, "chunk_chars", 100)  # 0 or less never ends a chunk
+        checks.string_list(self, "allow_hosts")
+        checks.number(self, "alias_threshold", 0.0, 1.0)
+
 
 class IngestInput(TypedDict):
     sources: list[str]

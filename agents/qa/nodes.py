@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import emit
 from placecell.agents.qa import neuropath as npath
@@ -31,6 +32,7 @@ def make_nodes(backends: Backends):
         return get_llm(backends.settings, model=model)
 
     def start(state: QAState, runtime: Runtime[QAContext]) -> dict:
+        checks.text_input(state, "question", required=True)
         if len(backends.get_registry()) == 0:
             raise NoDataError("no documents ingested yet (run: placecell ingest PATH)")
         return {"method": _ctx(runtime).method, "hop": 0, "seen_paths": [], "paths": [], "valid": [], "expand": [],

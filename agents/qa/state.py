@@ -60,6 +60,20 @@ class QAContext:
     answer: bool = field(default=True, metadata={"description": "run the reader (off: retrieval only)"})
     model: str = field(default="", metadata={"description": "model preset/path (empty: settings)"})
 
+    def __post_init__(self) -> None:
+        from placecell.agents import checks
+
+        checks.choice(self, "method", METHODS)
+        checks.choice(self, "mode", ("scored", "faithful"))
+        checks.choice(self, "path_probe", ("each", "list", "none"))  # neuropath.PROBES (not imported: a cycle)
+        checks.integer(self, "max_hop", 1, 5)
+        checks.integer(self, "prune_width", 1)
+        checks.integer(self, "top_k", 1, 20)
+        checks.integer(self, "rank_k", 1)
+        checks.integer(self, "link_depth", 1, 2)
+        checks.integer(self, "keep_nearest", 0, 5)
+        checks.integer(self, "reason_rounds", 0, 5)
+
 
 class PathItem(TypedDict):
     triples: list[list[str]]      # [[head, relation, tail], ...]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
 
+from placecell.agents import checks
 from placecell.agents.events import emit
 from placecell.agents.recommend import prompting
 from placecell.agents.recommend.catalog import CatalogRecsys, item_text, zscore
@@ -29,6 +30,7 @@ from placecell.agents.recommend.webstep import (
     fetch_pages,
     run_searches,
 )
+from placecell.errors import InputError
 from placecell.tools.llm.usage import usage_scope
 
 
@@ -71,12 +73,23 @@ def make_nodes(deps: RecommendDeps) -> dict:
         return [catalog.items[i] for i in ids if i in catalog.items]
 
     def resolve(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
-        entries = state.get("history") or []
+        expected = _ctx(runtime).catalog
+        if expected and expected != catalog.name:
+            raise InputError(f"this graph recommends from the {catalog.name} catalog, not {expected!r}; "
+                             f"build one with build_recommend_graph(catalog={expected!r})")
+        entries = checks.list_input(state, "history", dict, "{item, rating} entries")
+        checks.text_input(state, "likes", required=False)
+        checks.list_input(state, "candidates", str, "item ids")
+        if state.get("user_id") is not None and not isinstance(state["user_id"], (str, int)):
+            raise InputError(f"input 'user_id' must be text, not {type(state['user_id']).__name__}")
         if not entries and state.get("user_id"):
             entries = [{"item": i} for i in catalog.history(str(state["user_id"]))]
         liked, seen, unknown = [], [], []
         for entry in entries:
-            iid = recsys.resolve(entry.get("item", ""))
+            rating = entry.get("rating")
+            if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float))):
+                raise InputError(f"history entry {entry.get('item')!r}: rating must be a number, not {rating!r}")
+            iid = recsys.resolve(str(entry.get("item", "")))
             if iid is None:
                 unknown.append(str(entry.get("item", "")))
                 continue
@@ -176,7 +189,9 @@ def make_nodes(deps: RecommendDeps) -> dict:
         result = recsys.ctr(state.get("user_id", ""), cands, features, weights.ctr) if ctx.use_ctr and cands else None
         ctr = {s.item_id: (s.score, s.ctr) for s in result.scores} if result else {}
         notes = list(result.notes) if result else []
-        if ctx.use_ctr and result is None:
+        if not cands:
+            notes.append("no candidates to score (the history covers every item the catalog could offer)")
+        elif ctx.use_ctr and result is None:
             why = recsys.ctr_problem or f"no CTR model for catalog {catalog.name!r}"
             notes.append(f"{why}: scored by CF and evidence only")
         if weight_note and ctx.use_ctr and result is not None:

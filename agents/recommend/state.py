@@ -15,7 +15,10 @@ QUERY_MODES = ("reasoned", "direct", "both", "none")
 class RecommendContext:
     """Run settings (Studio shows these as the graph's context)."""
 
-    catalog: str = field(default="goodbooks_399", metadata={"description": "catalog: goodbooks_399 | movielens"})
+    # A graph is built over one catalog (build_recommend_graph(catalog=...)); a run naming another
+    # one is refused rather than silently answered from the graph's catalog.
+    catalog: str = field(default="", metadata={
+        "description": "the catalog this run expects (empty: the graph's own, goodbooks_399 for the shipped graph)"})
     query_mode: str = field(default="reasoned", metadata={
         "description": "reasoned (LLM reasoning + s_att*s_ent keywords) | direct (history titles) | "
                        "both (the title queries, then the reasoned ones) | none (no web)"})
@@ -45,22 +48,20 @@ class RecommendContext:
 
     def __post_init__(self) -> None:
         # Checked when the run starts (CLI, Studio or an app's `context=`), not in the last node
-        # after the LLM work: the limits are the carousel tool node's (tools/recsys_nodes.py).
-        from placecell.errors import InputError
+        # after the LLM work: the carousel limits are the tool node's (tools/recsys_nodes.py).
+        from placecell.agents import checks
         from placecell.tools.recsys_nodes import STRATEGIES
 
-        if self.query_mode not in QUERY_MODES:
-            raise InputError(f"query_mode must be one of {', '.join(QUERY_MODES)}, not {self.query_mode!r}")
-        if self.strategy not in STRATEGIES:
-            raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
-        if not 1 <= self.k <= 50:
-            raise InputError(f"k (items per carousel) must be between 1 and 50, not {self.k}")
-        if not 1 <= self.n_carousels <= 12:
-            raise InputError(f"n_carousels must be between 1 and 12, not {self.n_carousels}")
+        checks.choice(self, "query_mode", QUERY_MODES)
+        checks.choice(self, "strategy", STRATEGIES)
+        checks.integer(self, "k", 1, 50)
+        checks.integer(self, "n_carousels", 1, 12)
         for name in ("explain_items", "n_queries", "top_keywords", "results_per_query", "max_pages", "top_spans",
-                     "spans_per_page", "n_candidates", "reason_max_tokens"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} must not be negative, not {getattr(self, name)}")
+                     "spans_per_page", "reason_max_tokens"):
+            checks.integer(self, name, 0)
+        checks.integer(self, "n_candidates", 1)
+        for name in ("evidence_weight", "cf_weight", "ctr_weight"):
+            checks.number(self, name, optional=True)
 
 
 class HistoryEntry(TypedDict, total=False):

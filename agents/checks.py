@@ -1,0 +1,71 @@
+"""Checks for run settings (the graphs' context dataclasses) and graph inputs.
+
+A context is checked when it is built (CLI, Studio, an app's `context=`), so a bad value is one
+`InputError` naming the setting before any LLM work, not a KeyError or a silent slice
+(`top_k=-1`) deep inside a node. Graph inputs are checked by each graph's first node.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from placecell.errors import InputError
+
+
+def choice(obj: Any, name: str, known: Iterable[str]) -> None:
+    value, known = getattr(obj, name), tuple(known)
+    if value not in known:
+        raise InputError(f"{name} must be one of {', '.join(known)}, not {value!r}")
+
+
+def integer(obj: Any, name: str, low: int, high: int | None = None) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name} must be a whole number, not {value!r}")
+    if value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InputError(f"{name} must be {span}, not {value}")
+
+
+def number(obj: Any, name: str, low: float | None = None, high: float | None = None, optional: bool = False) -> None:
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, not {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise InputError(f"{name} must be between {low if low is not None else '-inf'} and "
+                         f"{high if high is not None else 'inf'}, not {value}")
+
+
+def string_list(obj: Any, name: str) -> None:
+    """A list of strings; one string is refused (it would be read character by character)."""
+    value = getattr(obj, name)
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{name} must be a list of strings, not {value!r}"[:200])
+
+
+def text_input(state: dict, key: str, *, required: bool) -> str:
+    """A graph input that must be text (a question, likes)."""
+    value = state.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"input '{key}' must be text, not {type(value).__name__}")
+    if required and not value.strip():
+        raise InputError(f"input '{key}' is empty")
+    return value
+
+
+def list_input(state: dict, key: str, item_type: type, what: str) -> list:
+    """A graph input that must be a list of `item_type` (one string is not a list of sources)."""
+    value = state.get(key)
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise InputError(f"input '{key}' must be a list of {what}, not {type(value).__name__}")
+    bad = [v for v in value if not isinstance(v, item_type)]
+    if bad:
+        raise InputError(f"input '{key}' must be a list of {what}; got {bad[0]!r}"[:200])
+    return list(value)
