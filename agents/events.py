@@ -3,7 +3,13 @@ and in Studio (path tracking hops, routing, web searches and fetches)."""
 
 from __future__ import annotations
 
+import threading
+
 from langgraph.config import get_stream_writer
+
+# Set by the CLI's Ctrl-C handler: long loops inside nodes (extraction) stop at the next item.
+# Nodes run in LangGraph's worker threads, which never see the KeyboardInterrupt themselves.
+STOP = threading.Event()
 
 
 def emit(event: dict) -> None:

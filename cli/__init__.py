@@ -49,6 +49,23 @@ def _click_errors() -> tuple[type[Exception], ...]:
     return (click.ClickException, VendoredClickException)
 
 
+def _store_failure(exc: Exception) -> str | None:
+    """One line for a store that cannot be read or written (SQLite files under PLACECELL_HOME, the
+    Chroma store): a full disk or a damaged file, which a traceback would only hide."""
+    import sqlite3
+
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, sqlite3.DatabaseError):
+        if "full" in text or "I/O" in text:
+            return f"cannot write the store under PLACECELL_HOME (sqlite: {text}); free space and rerun"
+        return (f"a store file under PLACECELL_HOME is damaged (sqlite: {text}); files under cache/ can be "
+                "deleted (they are rebuilt); a damaged passages.sqlite: delete it and rerun `placecell ingest` "
+                "with the same files (extractions come from the cache)")
+    if type(exc).__module__.startswith("chromadb"):
+        return f"the vector store failed ({type(exc).__name__}: {text}); a full disk or a damaged chroma/ folder"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     from placecell.errors import PlacecellError
 
@@ -84,7 +101,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, OSError) and exc.errno == 28:
             print("error: no space left on device; nothing already stored was changed", file=sys.stderr)
             sys.exit(1)
-        if isinstance(exc, (PermissionError, FileExistsError, NotADirectoryError, IsADirectoryError)):
-            print(f"error: cannot write {exc.filename}: {exc.strerror.lower()}", file=sys.stderr)
+        if isinstance(exc, (PermissionError, FileExistsError, NotADirectoryError, IsADirectoryError)) or (
+                isinstance(exc, OSError) and exc.errno == 30):  # 30: read-only file system
+            print(f"error: cannot write {exc.filename}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+            sys.exit(1)
+        message = _store_failure(exc)
+        if message:
+            print(f"error: {message}", file=sys.stderr)
             sys.exit(1)
         raise

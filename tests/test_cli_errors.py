@@ -77,3 +77,25 @@ def test_unwritable_out_fails_before_training(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"error: --out {blocker}") and "\n" not in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_damaged_or_full_stores_are_one_line(monkeypatch, tmp_path, capsys):
+    import sqlite3
+
+    from placecell.agents import backends
+    from placecell.errors import NoDataError
+    from placecell.tools.stores.kg import KnowledgeGraph
+
+    for problem, expected in ((sqlite3.DatabaseError("file is not a database"), "is damaged (sqlite: file is not a database)"),
+                              (sqlite3.OperationalError("database or disk is full"), "cannot write the store")):
+        def broken(self, problem=problem):
+            raise problem
+
+        monkeypatch.setattr(backends.Backends, "get_registry", broken)
+        assert run_cli(["status", "--home", str(tmp_path / "home")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and expected in err and "\n" not in err
+    kg = tmp_path / "kg.json"
+    kg.write_bytes(b"\x89\x00garbage")
+    with pytest.raises(NoDataError, match="knowledge graph file .* is damaged.*rerun `placecell ingest`"):
+        KnowledgeGraph.load(kg)

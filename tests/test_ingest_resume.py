@@ -61,3 +61,22 @@ def test_sigkill_at_several_points_then_resume(small_model, tmp_path, write_json
     assert summary["cached"] >= 3  # earlier work was kept
     assert _extractions(killed) == len(CORPUS)  # each passage extracted once: nothing duplicated
     assert _state(killed) == _state(clean)
+
+
+def test_ctrl_c_stops_extraction_at_the_next_passage(small_model, tmp_path, write_jsonl):
+    """Ctrl-C reaches the main thread only; the extraction loop runs in a LangGraph worker thread
+    and used to finish every passage before the CLI could exit."""
+    corpus = write_jsonl(tmp_path / "c.jsonl", CORPUS)
+    home = tmp_path / "home"
+    proc = subprocess.Popen([sys.executable, "-m", "placecell.cli", "ingest", str(corpus)], env=_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while _extractions(home) < 1 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted"
+    kept = _extractions(home)
+    assert 1 <= kept <= 3 < len(CORPUS)  # the passage in flight may finish; no more start
+    summary = json.loads(_ingest(home, corpus).stdout)
+    assert summary["cached"] == kept and summary["extracted"] == len(CORPUS) - kept  # resumed, nothing redone

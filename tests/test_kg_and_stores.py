@@ -120,6 +120,19 @@ def test_jsonl_cache_survives_torn_last_line(tmp_path):
     assert [json.loads(line)["key"] for line in lines] == ["a", "b"]
 
 
+def test_jsonl_cache_a_damaged_middle_line_costs_only_its_record(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = JsonlCache(path)
+    for key in "abcd":
+        cache.put(key, {"k": key})
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + ["this is garbage {not json"] + lines[2:]) + "\n")
+    again = JsonlCache(path)
+    assert sorted(again._data) == ["a", "b", "c", "d"] and again.skipped_lines == 1
+    again.put("e", 1)
+    assert len(JsonlCache(path)) == 5  # nothing after the bad line was cut
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     target = tmp_path / "f.json"
     write_json_atomic(target, {"v": 1})

@@ -12,9 +12,10 @@ from langgraph.runtime import Runtime
 
 from placecell.agents import checks
 from placecell.agents.backends import Backends
+from placecell.agents.events import STOP
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
-from placecell.errors import InputError
+from placecell.errors import InputError, PlacecellError
 from placecell.tools.loaders import load_sources
 from placecell.tools.stores.kg import KnowledgeGraph
 
@@ -73,6 +74,8 @@ def make_nodes(backends: Backends):
             # Each result is stored the moment it arrives, so a killed run keeps every finished one;
             # one worker keeps passage order (committed eval caches stay diff-stable).
             for future in (as_completed(futures) if workers > 1 else futures):
+                if STOP.is_set():  # Ctrl-C: keep what is stored, start nothing new
+                    raise PlacecellError(f"interrupted after {done} of {len(todo)} extractions (they are cached)", 130)
                 p, result = future.result()
                 cache.put(p.id, result)
                 done += 1

@@ -8,10 +8,13 @@ so reruns resume without losing or duplicating anything.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class JsonlCache:
@@ -25,20 +28,24 @@ class JsonlCache:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        good_bytes = 0
+        complete_bytes = 0
+        self.skipped_lines = 0
         with open(self.path, "rb") as fh:
             for raw in fh:
                 if not raw.endswith(b"\n"):
-                    break  # torn write from a killed process
+                    break  # torn write from a killed process: the only part ever cut
+                complete_bytes += len(raw)
                 try:
                     rec = json.loads(raw)
                     self._data[rec["key"]] = rec["value"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    break
-                good_bytes += len(raw)
-        if good_bytes < self.path.stat().st_size:
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                    # a damaged line in the middle costs that record only, never the ones after it
+                    self.skipped_lines += 1
+        if self.skipped_lines:
+            log.warning("%s: skipped %d unreadable line(s); their records will be recomputed", self.path, self.skipped_lines)
+        if complete_bytes < self.path.stat().st_size:
             with open(self.path, "r+b") as fh:
-                fh.truncate(good_bytes)
+                fh.truncate(complete_bytes)
 
     def __contains__(self, key: str) -> bool:
         return key in self._data

@@ -165,4 +165,11 @@ class KnowledgeGraph:
         p = Path(path)
         if not p.exists():
             return cls()
-        return cls.from_json(json.loads(p.read_text(encoding="utf-8")))
+        try:
+            return cls.from_json(json.loads(p.read_bytes().decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+            from placecell.errors import NoDataError
+
+            # the KG is derived data: the extraction cache rebuilds it without LLM calls
+            raise NoDataError(f"knowledge graph file {p} is damaged ({type(exc).__name__}); rerun `placecell ingest` "
+                              "on your files to rebuild it from the cached extractions") from None
