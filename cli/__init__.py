@@ -38,7 +38,7 @@ def _register_commands() -> None:
 
 
 def _click_errors() -> tuple[type[Exception], ...]:
-    """Usage-error classes: typer >= 0.24 raises those of its vendored click (`typer._click`), which
+    """Usage-error classes: typer 0.29 (the pin) raises those of its vendored click (`typer._click`), which
     are not `click.ClickException`s, so checking click's own class let them through as tracebacks."""
     import click
 
