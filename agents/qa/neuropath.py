@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from placecell import prompts
+from placecell.agents.qa.state import PROBES
 from placecell.tools.stores.kg import KnowledgeGraph, normalize_entity
 from placecell.tools.textnorm import fold
 
@@ -225,9 +226,6 @@ def pick_probabilities(llm, question: str, paths: list[dict], order: list[int]) 
     msgs = [{"role": "user", "content": prompts.load("path_pick").format(question=question, listing=listing)}]
     probs = llm.next_token_probs(msgs, [str(n) for n in range(1, len(order) + 1)], node="path_pick")
     return {i: probs[str(n)] for n, i in enumerate(order, 1)}
-
-
-PROBES = ("each", "list", "none")
 
 
 def llm_path_scores(llm, question: str, paths: list[dict], probe_ids: list[int], probe: str) -> dict[int, float]:

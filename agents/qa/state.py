@@ -10,6 +10,7 @@ from typing_extensions import TypedDict
 
 Method = Literal["neuropath", "dense", "bm25", "hybrid", "ppr", "ircot"]
 METHODS: tuple[str, ...] = ("neuropath", "dense", "bm25", "hybrid", "ppr", "ircot")
+PROBES: tuple[str, ...] = ("each", "list", "none")  # neuropath scored mode's path judging (neuropath.llm_path_scores)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class QAContext:
 
         checks.choice(self, "method", METHODS)
         checks.choice(self, "mode", ("scored", "faithful"))
-        checks.choice(self, "path_probe", ("each", "list", "none"))  # neuropath.PROBES (not imported: a cycle)
+        checks.choice(self, "path_probe", PROBES)
         checks.integer(self, "max_hop", 1, 5)
         checks.integer(self, "prune_width", 1)
         checks.integer(self, "top_k", 1, 20)

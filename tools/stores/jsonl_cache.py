@@ -23,13 +23,13 @@ class JsonlCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._data: dict[str, Any] = {}
+        self.skipped_lines = 0  # complete but unreadable lines seen by _load
         self._load()
 
     def _load(self) -> None:
         if not self.path.exists():
             return
         complete_bytes = 0
-        self.skipped_lines = 0
         with open(self.path, "rb") as fh:
             for raw in fh:
                 if not raw.endswith(b"\n"):

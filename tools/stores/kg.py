@@ -167,7 +167,7 @@ class KnowledgeGraph:
             return cls()
         try:
             return cls.from_json(json.loads(p.read_bytes().decode("utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+        except (ValueError, AttributeError, TypeError) as exc:  # ValueError: bad JSON or bytes
             from placecell.errors import NoDataError
 
             # the KG is derived data: the extraction cache rebuilds it without LLM calls

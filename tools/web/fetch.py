@@ -221,7 +221,7 @@ def fetch_many(
                 outcome: FetchedPage | FetchError = fetch_page(u, client=client, timeout=left, **kwargs)
             except FetchError as exc:
                 outcome = exc
-            except (httpx.HTTPError, httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # ValueError covers UnicodeError
                 # what slips past fetch_page's own checks must not cost the other pages
                 outcome = FetchError(f"fetch failed: {type(exc).__name__}: {str(exc)[:120]}", u)
             with lock:
