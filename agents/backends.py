@@ -82,11 +82,14 @@ class Backends:
                                            url=self.settings.chroma_url, collection=self.settings.collection)
             return self.vectors
 
+    def extraction_cache_path(self, model_id: str, version: str) -> Path:
+        folder = self.extraction_dir or (self.home / "cache" / "extractions")
+        return Path(folder) / f"{model_key(model_id)}-{version}.jsonl"
+
     def extraction_cache(self, model_id: str, version: str):
         from placecell.tools.stores.jsonl_cache import JsonlCache
 
-        folder = self.extraction_dir or (self.home / "cache" / "extractions")
-        return JsonlCache(Path(folder) / f"{model_key(model_id)}-{version}.jsonl")
+        return JsonlCache(self.extraction_cache_path(model_id, version))
 
     def kg_path(self, model_id: str) -> Path:
         return self.home / "kg" / f"{model_key(model_id)}.json"

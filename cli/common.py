@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
+from placecell.errors import InputError
 from placecell.settings import Settings, get_settings
 
 # Plain text without colour when stdout is not a terminal (pipes, CI, tests).
@@ -32,3 +34,21 @@ def print_json(obj) -> None:
 
 def warn(message: str) -> None:
     err_console.print(f"warning: {message}", markup=False)
+
+
+def writable_dir(path: Path) -> Path:
+    """Fail before the work, not after it: the output folder, or the nearest folder it would be
+    made in, must be a writable directory. Nothing is created (a failed run leaves no empty folder)."""
+    import tempfile
+
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--out {path}: {existing} exists and is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot write in {existing} ({exc.strerror.lower()})") from None
+    return path

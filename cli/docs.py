@@ -70,6 +70,8 @@ def ingest(
         for mode, chunk in graph.stream({"sources": paths}, context=ctx, stream_mode=["custom", "values"]):
             if mode == "values":
                 result = chunk
+            elif chunk.get("event") == "ingest_wait":
+                err_console.print(f"waiting for another ingest of this home to finish ({chunk['lock']})", markup=False)
             elif chunk.get("event") == "extract_start" and chunk["total"]:
                 task = progress.add_task("extract", total=chunk["total"], rate=0.0)
             elif chunk.get("event") == "extract" and task is not None:

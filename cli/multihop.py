@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from placecell.cli import eval_app
-from placecell.cli.common import console, err_console
+from placecell.cli.common import console, err_console, writable_dir
 from placecell.evals.multihop import DEFAULT_METHODS, METHODS
 
 
@@ -34,6 +34,7 @@ def multihop(
     """Recall@1/2/5/10, EM/F1, tokens, LLM calls and latency per method; resumes an interrupted run."""
     from placecell.evals.multihop import DEFAULT_CACHE, EvalConfig, parse_methods, run_eval
 
+    writable_dir(out)  # before the ingest, which can take hours
     cfg = EvalConfig(questions=questions, corpus=corpus, out=out, methods=parse_methods(methods), limit=limit,
                      model=model, kg_model=kg_model, alias_containment=alias_containment,
                      cache=cache or DEFAULT_CACHE, recall_level=recall_level, answer=not retrieval_only)

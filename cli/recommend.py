@@ -9,7 +9,7 @@ import typer
 
 from placecell.agents.recommend.webstep import open_web_client
 from placecell.cli import app, eval_app
-from placecell.cli.common import console, print_json, settings_from, warn
+from placecell.cli.common import console, print_json, settings_from, warn, writable_dir
 from placecell.errors import InputError
 
 MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
@@ -116,7 +116,7 @@ def eval_recommend(
         if not all([interactions, holdout, items, item_tags, tag_names]):
             raise InputError("explicit data needs --interactions, --holdout, --items, --item-tags and --tag-names")
         files = EvalFiles(interactions, holdout, items, item_tags, tag_names)
-    folder = Path(out) if out else Path("evals/reports") / f"recommend_{data if files is None else 'files'}"
+    folder = writable_dir(Path(out) if out else Path("evals/reports") / f"recommend_{data if files is None else 'files'}")
     results = run_recommend_eval(data, users=users, out_dir=folder, files=files, seed=seed)
     console.print(f"wrote {folder}/results.json and report.md", markup=False)
     for name, metrics in results["variants"].items():

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from placecell.cli import eval_app, train_app
+from placecell.cli.common import writable_dir
 from placecell.errors import InputError
 
 REPORTS = Path("evals") / "reports"
@@ -21,24 +22,6 @@ def _say(message: str) -> None:
 def _at_least(value: int, minimum: int, flag: str) -> None:
     if value < minimum:
         raise InputError(f"{flag} must be at least {minimum}, not {value}")
-
-
-def writable_dir(path: Path) -> Path:
-    """Fail before the work, not after it: the output folder, or the nearest folder it would be
-    made in, must be a writable directory. Nothing is created (a failed run leaves no empty folder)."""
-    import tempfile
-
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"--out {path}: {existing} exists and is not a directory")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise InputError(f"--out {path}: cannot write in {existing} ({exc.strerror.lower()})") from None
-    return path
 
 
 def _needs_torch() -> None:

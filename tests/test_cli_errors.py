@@ -72,7 +72,11 @@ def test_unwritable_out_fails_before_training(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     for args in (["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(blocker)],
-                 ["eval", "carousels", "--data", "goodbooks_399", "--out", str(blocker / "sub")]):
+                 ["eval", "carousels", "--data", "goodbooks_399", "--out", str(blocker / "sub")],
+                 # these two checked it only after their ingest / LLM runs, hours in
+                 ["eval", "multihop", "--questions", str(data), "--corpus", str(data), "--out", str(blocker)],
+                 ["eval", "recommend", "--data", "goodbooks_399", "--out", str(blocker / "sub"),
+                  "--home", str(tmp_path / "home")]):
         assert run_cli(args) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"error: --out {blocker}") and "\n" not in err
@@ -99,3 +103,27 @@ def test_damaged_or_full_stores_are_one_line(monkeypatch, tmp_path, capsys):
     kg.write_bytes(b"\x89\x00garbage")
     with pytest.raises(NoDataError, match="knowledge graph file .* is damaged.*rerun `placecell ingest`"):
         KnowledgeGraph.load(kg)
+
+
+def test_a_damaged_vector_store_says_how_to_rebuild_it(tmp_path, capsys):
+    """The vectors are derived from passages.sqlite: moving the damaged folder aside and ingesting
+    anything embeds every stored passage again."""
+    home = tmp_path / "home"
+    (tmp_path / "a.txt").write_text("Alice lives in Paris, the capital of France.\n")
+    (tmp_path / "b.txt").write_text("Bob lives in Rome, the capital of Italy.\n")
+    assert run_cli(["ingest", str(tmp_path / "a.txt"), "--no-extract", "--home", str(home)]) == 0
+    store = home / "chroma" / "chroma.sqlite3"
+    store.write_bytes(store.read_bytes()[: store.stat().st_size // 2])
+    capsys.readouterr()
+    assert run_cli(["ingest", str(tmp_path / "b.txt"), "--no-extract", "--home", str(home)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "malformed" in err and "move that folder aside and rerun `placecell ingest`" in err and "\n" not in err
+    (home / "chroma").rename(tmp_path / "chroma.bad")
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # the next command is a new process, with no cached client
+    assert run_cli(["ingest", str(tmp_path / "b.txt"), "--no-extract", "--home", str(home)]) == 0
+    from placecell.agents.backends import Backends
+    from placecell.settings import Settings
+
+    assert Backends(settings=Settings(home=home)).get_vectors().count() == 2  # a.txt's passage came back

@@ -80,3 +80,43 @@ def test_ctrl_c_stops_extraction_at_the_next_passage(small_model, tmp_path, writ
     assert 1 <= kept <= 3 < len(CORPUS)  # the passage in flight may finish; no more start
     summary = json.loads(_ingest(home, corpus).stdout)
     assert summary["cached"] == kept and summary["extracted"] == len(CORPUS) - kept  # resumed, nothing redone
+
+
+def test_two_ingests_of_one_home_extract_each_passage_once(small_model, tmp_path, write_jsonl):
+    """A second ingest started while the first is extracting waits for it, then finds its
+    extractions cached; both used to extract every passage (the end state was right, the LLM
+    time doubled)."""
+    corpus = write_jsonl(tmp_path / "c.jsonl", CORPUS)
+    home = tmp_path / "home"
+    first = subprocess.Popen([sys.executable, "-m", "placecell.cli", "ingest", str(corpus), "--json"], env=_env(home),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while _extractions(home) < 1 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    second = _ingest(home, corpus)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert second.returncode == 0, second.stderr
+    assert "waiting for another ingest of this home" in second.stderr
+    assert json.loads(second.stdout)["extracted"] == 0  # all of it was the first one's work
+    assert _extractions(home) == len(CORPUS)
+
+
+def test_exclusive_lock_waits_and_can_be_interrupted(tmp_path):
+    from placecell.tools.stores.filelock import exclusive
+
+    lock, waited = tmp_path / "x.lock", []
+
+    def give_up():
+        raise KeyboardInterrupt
+
+    with exclusive(lock):
+        try:
+            with exclusive(lock, on_wait=lambda: waited.append(1), while_waiting=give_up, poll_seconds=0.01):
+                raise AssertionError("took a lock that is held")
+        except KeyboardInterrupt:
+            pass
+    assert waited == [1]
+    with exclusive(lock, on_wait=lambda: waited.append(2)):
+        pass  # released: taken at once
+    assert waited == [1]

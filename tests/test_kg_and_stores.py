@@ -148,3 +148,20 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         pass
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_atomic_write_gives_the_mode_a_plain_write_would(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        fresh = tmp_path / "kg.json"
+        write_json_atomic(fresh, {"v": 1})
+        assert fresh.stat().st_mode & 0o777 == 0o644  # mkstemp's 0600 used to carry over
+        shared = tmp_path / "shared.json"
+        shared.write_text("{}")
+        shared.chmod(0o664)
+        write_json_atomic(shared, {"v": 2})
+        assert shared.stat().st_mode & 0o777 == 0o664  # an existing file keeps its mode
+    finally:
+        os.umask(old)

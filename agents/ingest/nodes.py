@@ -5,6 +5,7 @@ duplicates and an unchanged rerun does no LLM work."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from langgraph.config import get_stream_writer
@@ -12,16 +13,30 @@ from langgraph.runtime import Runtime
 
 from placecell.agents import checks
 from placecell.agents.backends import Backends
-from placecell.agents.events import STOP
+from placecell.agents.events import STOP, emit
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
 from placecell.errors import InputError, PlacecellError
 from placecell.tools.loaders import load_sources
+from placecell.tools.stores.filelock import exclusive
 from placecell.tools.stores.kg import KnowledgeGraph
 
 
 def _ctx(runtime: Runtime[IngestContext] | None) -> IngestContext:
     return (runtime.context if runtime is not None else None) or IngestContext()
+
+
+def _raise_if_stopped() -> None:
+    if STOP.is_set():
+        raise PlacecellError("interrupted while waiting for another ingest of this home", 130)
+
+
+def _one_ingest_at_a_time(cache_path: Path):
+    """Extraction and the KG build of one home and model run in one process at a time: a second
+    `placecell ingest` waits, then finds the first one's extractions in the cache instead of
+    paying for them again (and never reads a line the first one is still appending)."""
+    lock = cache_path.with_suffix(".lock")
+    return exclusive(lock, while_waiting=_raise_if_stopped, on_wait=lambda: emit({"event": "ingest_wait", "lock": str(lock)}))
 
 
 def make_nodes(backends: Backends):
@@ -56,7 +71,11 @@ def make_nodes(backends: Backends):
         if not _ctx(runtime).extract:
             return {"extracted": 0, "cached": 0, "extraction_failed": 0}
         llm = backends.get_llm()
-        cache = backends.extraction_cache(llm.model_id, SCHEMA_VERSION)
+        with _one_ingest_at_a_time(backends.extraction_cache_path(llm.model_id, SCHEMA_VERSION)):
+            # opened under the lock, so it holds whatever another ingest finished meanwhile
+            return _extract(llm, backends.extraction_cache(llm.model_id, SCHEMA_VERSION))
+
+    def _extract(llm, cache) -> dict:
         passages = backends.get_registry().all()
         todo = [p for p in passages if p.id not in cache]
         write = get_stream_writer()
@@ -92,7 +111,10 @@ def make_nodes(backends: Backends):
         if not ctx.extract:
             return {"kg": {}}
         llm = backends.get_llm()
-        cache = backends.extraction_cache(llm.model_id, SCHEMA_VERSION)
+        with _one_ingest_at_a_time(backends.extraction_cache_path(llm.model_id, SCHEMA_VERSION)):
+            return _build_kg(ctx, llm, backends.extraction_cache(llm.model_id, SCHEMA_VERSION))
+
+    def _build_kg(ctx: IngestContext, llm, cache) -> dict:
         # The KG is derived from durable records (registry + extraction cache) and rebuilt
         # whole, then saved atomically: a crash at any point cannot leave it half-merged.
         kg = KnowledgeGraph()

@@ -36,7 +36,12 @@ class VectorStore:
             )
         except Exception as exc:  # chromadb raises many types for an unreachable server
             where = url or str(path)
-            raise PlacecellError(f"vector store at {where} unavailable: {str(exc).splitlines()[0][:200]}") from None
+            text = str(exc).splitlines()[0][:200]
+            # The vectors are derived data: passages.sqlite holds every passage, and the ingest's
+            # embed step re-embeds whatever the store lacks.
+            fix = ("; move that folder aside and rerun `placecell ingest` (with any input): every stored passage is "
+                   "embedded again" if not url and ("malformed" in text or "not a database" in text) else "")
+            raise PlacecellError(f"vector store at {where} unavailable: {text}{fix}") from None
 
     def existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
