@@ -54,6 +54,8 @@ class Settings(BaseSettings):
         "llama-cpp-python's server uses json_object+schema",
     )
     llm_timeout: float = 300.0
+    llm_strip_thinking: bool = Field(default=True, description="remove <think>...</think> blocks of reasoning "
+                                     "models from every completion (streamed or not)")
     llm_concurrency: int = Field(default=4, description="parallel extraction calls against a remote LLM")
     n_ctx: int = Field(default=4096, description="llama.cpp context size (tokens)")
     n_threads: int = Field(default=0, description="llama.cpp threads (0: all cores)")

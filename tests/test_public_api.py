@@ -95,3 +95,18 @@ def test_two_concurrent_questions_on_one_in_process_model(tmp_path, small_llm):
     assert first["citations"][0]["title"] == "Capitol Records"
     assert second["citations"][0]["title"] == "Longleat"
     assert all(isinstance(o["answer"], str) for o in (first, second))
+
+
+def test_env_example_lists_every_setting():
+    """`.env.example` is where users look up settings: one that is missing there is unknown to them."""
+    import re
+    from pathlib import Path
+
+    from placecell.settings import Settings
+
+    text = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    listed = set(re.findall(r"^(PLACECELL_\w+)=", text, re.M))
+    fields = {f"PLACECELL_{name.upper()}" for name in Settings.model_fields}
+    assert fields <= listed, sorted(fields - listed)
+    # the one variable read outside Settings (by every process taking a llama.cpp turn)
+    assert listed - fields == {"PLACECELL_LLM_MACHINE_LOCK"}

@@ -22,14 +22,18 @@ def make_llm(settings=None, *, model: str | None = None, auto_pull: bool = False
     if s.llm_backend == "openai":
         from placecell.tools.llm.openai_compat import OpenAICompatLLM
 
-        return OpenAICompatLLM(s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key,
-                               schema_format=s.llm_schema_format, timeout=s.llm_timeout, n_ctx=s.n_ctx)
+        llm = OpenAICompatLLM(s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key,
+                              schema_format=s.llm_schema_format, timeout=s.llm_timeout, n_ctx=s.n_ctx)
+        llm.strip_thinking = s.llm_strip_thinking
+        return llm
     from placecell.tools import models
     from placecell.tools.llm.llamacpp import LlamaCppLLM
 
     path = models.resolve(model or s.model, s.models_dir, auto_pull=auto_pull)
-    return LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path),
-                       extra_buffers=s.llama_extra_buffers)
+    llm = LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path),
+                      extra_buffers=s.llama_extra_buffers)
+    llm.strip_thinking = s.llm_strip_thinking
+    return llm
 
 
 def get_llm(settings=None, *, model: str | None = None) -> LLM:
@@ -37,7 +41,8 @@ def get_llm(settings=None, *, model: str | None = None) -> LLM:
     from placecell.settings import get_settings
 
     s = settings or get_settings()
-    key = (s.llm_backend, model or s.model, s.llm_base_url, s.llm_model, s.n_ctx, s.llama_extra_buffers)
+    key = (s.llm_backend, model or s.model, s.llm_base_url, s.llm_model, s.n_ctx, s.llama_extra_buffers,
+           s.llm_strip_thinking)
     with _lock:
         if key not in _instances:
             _instances[key] = make_llm(s, model=model)

@@ -50,6 +50,7 @@ class LLM(ABC):
 
     model_id: str  # stable id used in cache keys (a GGUF's sha256, or backend+model name)
     n_ctx: int = 4096
+    strip_thinking: bool = True  # reasoning models' <think> blocks are not the answer (tools/llm/thinking.py)
 
     @abstractmethod
     def chat(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,

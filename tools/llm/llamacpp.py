@@ -23,6 +23,7 @@ import numpy as np
 
 from placecell.errors import ModelError, PlacecellError
 from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, Message, entropy_from_logits
+from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
 from placecell.tools.llm.usage import record
 
 
@@ -217,7 +218,7 @@ class LlamaCppLLM(LLM):
         return n_prompt, min(max_tokens, room)
 
     def _complete(self, prompt: str, *, max_tokens: int, temperature: float, stop, grammar=None,
-                  logits_processor=None, node: str) -> ChatResult:
+                  logits_processor=None, node: str, keep_thinking: bool = False) -> ChatResult:
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
         asked = time.perf_counter()
         with self.lock, MachineLock():
@@ -229,8 +230,9 @@ class LlamaCppLLM(LLM):
         seconds = time.perf_counter() - start
         choice = out["choices"][0]
         usage = out.get("usage") or {}
+        text = choice["text"] if keep_thinking or not self.strip_thinking else strip_thinking(choice["text"])
         result = ChatResult(
-            text=choice["text"], prompt_tokens=usage.get("prompt_tokens", n_prompt),
+            text=text, prompt_tokens=usage.get("prompt_tokens", n_prompt),
             completion_tokens=usage.get("completion_tokens", 0), seconds=seconds,
             finish_reason=choice.get("finish_reason") or "stop",
         )
@@ -246,6 +248,7 @@ class LlamaCppLLM(LLM):
         prompt = self.render(messages)
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
         n_out = 0
+        thinking = ThinkingFilter() if self.strip_thinking else None
         asked = time.perf_counter()
         with self.lock, MachineLock():
             start = time.perf_counter()
@@ -256,8 +259,13 @@ class LlamaCppLLM(LLM):
                 ):
                     piece = chunk["choices"][0]["text"]
                     n_out += 1
+                    if thinking is not None:
+                        piece = thinking.feed(piece)
                     if piece:
                         yield piece
+                tail = thinking.flush() if thinking is not None else ""
+                if tail:
+                    yield tail
             finally:
                 # Runs on normal end, on an early close (Ctrl-C) and on errors alike.
                 record(node, n_prompt, n_out, time.perf_counter() - start, wait_seconds=start - asked)
@@ -303,13 +311,17 @@ class LlamaCppLLM(LLM):
             return scores
 
         result = self._complete(self.render(messages), max_tokens=max_tokens, temperature=0.0, stop=None,
-                                logits_processor=[track], node=node)
+                                logits_processor=[track], node=node, keep_thinking=True)
         token_ids = self.llm.tokenize(result.text.encode("utf-8"), add_bos=False, special=False)
         tokens = [self._token_text(t) for t in token_ids]
         # Re-tokenising the text can differ from the generated ids by a token at the edges;
         # align the entropy list to the token list so callers can zip them.
         ents = (entropies + [entropies[-1] if entropies else 0.0] * len(tokens))[: len(tokens)]
-        return GenerationTrace(text=result.text, prompt_tokens=result.prompt_tokens,
+        text = result.text
+        if self.strip_thinking:  # entropies were read over the whole generation; keep the answer's
+            tokens, ents = answer_tokens(tokens, ents)
+            text = strip_thinking(text)
+        return GenerationTrace(text=text, prompt_tokens=result.prompt_tokens,
                                completion_tokens=result.completion_tokens, seconds=result.seconds,
                                finish_reason=result.finish_reason, tokens=tokens, entropies=ents)
 

@@ -17,6 +17,7 @@ import httpx
 
 from placecell.errors import PlacecellError
 from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, entropy_from_logprobs
+from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
 from placecell.tools.llm.usage import record
 
 
@@ -48,6 +49,8 @@ class OpenAICompatLLM(LLM):
         choice = data["choices"][0]
         usage = data.get("usage") or {}
         text = (choice.get("message") or {}).get("content") or ""
+        if self.strip_thinking:  # servers that split reasoning out (reasoning_content) leave none here
+            text = strip_thinking(text)
         result = ChatResult(text=text, prompt_tokens=usage.get("prompt_tokens", 0),
                             completion_tokens=usage.get("completion_tokens", 0), seconds=seconds,
                             finish_reason=choice.get("finish_reason") or "stop")
@@ -67,6 +70,7 @@ class OpenAICompatLLM(LLM):
             payload["stop"] = stop
         start = time.perf_counter()
         n_out = 0
+        thinking = ThinkingFilter() if self.strip_thinking else None
         try:
             with self.client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as resp:
                 if resp.status_code >= 400:
@@ -81,7 +85,13 @@ class OpenAICompatLLM(LLM):
                     piece = delta.get("content") or ""
                     if piece:
                         n_out += 1
+                        if thinking is not None:
+                            piece = thinking.feed(piece)
+                    if piece:
                         yield piece
+                tail = thinking.flush() if thinking is not None else ""
+                if tail:
+                    yield tail
         except httpx.HTTPError as exc:
             raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
         finally:
@@ -123,6 +133,8 @@ class OpenAICompatLLM(LLM):
             content = choice["logprobs"]["content"]
             tokens = [c["token"] for c in content]
             ents = [entropy_from_logprobs([t["logprob"] for t in c["top_logprobs"]]) for c in content]
+            if self.strip_thinking:
+                tokens, ents = answer_tokens(tokens, ents)
         except (KeyError, TypeError, PlacecellError):
             result = self.chat(messages, max_tokens=max_tokens, node=node)
             tokens = result.text.split()
