@@ -202,3 +202,95 @@ def test_one_deadline_bounds_a_batch_of_slow_pages(server):
     assert len(reasons) == 7 or (len(reasons) == 6 and isinstance(results[-1], FetchedPage))
     assert all("timed out" in r or "budget was used up" in r for r in reasons)
     assert any("budget was used up" in r for r in reasons)
+
+
+def _gzip(data_chunks) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return b"".join(packer.compress(c) for c in data_chunks) + packer.flush()
+
+
+def test_compressed_pages_are_read_and_bombs_stay_small(server):
+    """httpx decoded a whole compressed chunk at once: a 50 KB gzip of 50 MB of zeros allocated
+    the 50 MB before the cap looked at it (and a double gzip, gigabytes)."""
+    import tracemalloc
+
+    bomb = _gzip(b"\0" * 1_000_000 for _ in range(50))
+    routes_ = {
+        "/robots.txt": Route(b"", "text/plain"),
+        "/zipped.html": Route(_gzip([GOOD_HTML]), headers=(("Content-Encoding", "gzip"),)),
+        "/bomb.html": Route(bomb, headers=(("Content-Encoding", "gzip"),)),
+        "/double.html": Route(_gzip([_gzip([GOOD_HTML])]), headers=(("Content-Encoding", "gzip, gzip"),)),
+        "/brotli.html": Route(GOOD_HTML, headers=(("Content-Encoding", "br"),)),
+    }
+    assert len(bomb) < 100_000
+    with LocalWebServer(routes_) as srv:
+        assert "Otto Frank" in get(srv, "/zipped.html").text
+        tracemalloc.start()
+        try:
+            with pytest.raises(FetchError, match="over the 1000000-byte cap"):
+                get(srv, "/bomb.html", max_bytes=1_000_000)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 8_000_000  # bounded by the cap, not by what the bomb expands to
+        for path in ("/double.html", "/brotli.html"):
+            with pytest.raises(FetchError, match="content encoding .* is not supported"):
+                get(srv, path)
+
+
+def test_a_stalled_body_ends_at_the_deadline_not_a_timeout_later():
+    """Each read could block for the whole timeout set when the request started: a page that
+    sent its first bytes just before the deadline took about twice its time cap."""
+    import time
+
+    routes_ = {"/robots.txt": Route(b"", "text/plain"), "/stall.html": Route(GOOD_HTML, chunk_delay=1.9, chunks=2)}
+    with LocalWebServer(routes_) as srv:
+        start = time.monotonic()
+        with pytest.raises(FetchError, match="timed out"):
+            get(srv, "/stall.html", timeout=2.0)
+        assert time.monotonic() - start < 3.0  # was 3.8 s: 1.9 s to the first chunk, then a whole 2 s read
+
+
+def test_robots_txt_time_counts_against_the_page():
+    routes_ = {"/robots.txt": Route(b"User-agent: *\nAllow: /\n", "text/plain", chunk_delay=1.0),
+               "/slow.html": Route(GOOD_HTML, chunk_delay=1.0)}
+    with LocalWebServer(routes_) as srv:
+        with pytest.raises(FetchError, match="timed out"):  # 1 s of robots.txt + 1 s of page > 1.5 s
+            get(srv, "/slow.html", timeout=1.5)
+
+
+def test_robots_txt_is_asked_on_every_redirect_hop(server):
+    routes_ = {"/robots.txt": Route(b"", "text/plain"),
+               "/around": Route(status=302, headers=(("Location", server.url("/private/secret.html")),)),
+               "/inside": Route(status=302, headers=(("Location", "/private/x"),)),
+               "/private/x": Route(GOOD_HTML)}
+    with LocalWebServer({**routes_, "/robots.txt": Route(b"User-agent: *\nDisallow: /private/\n", "text/plain")}) as own:
+        with pytest.raises(FetchError, match="disallowed by robots.txt"):
+            get(own, "/inside")  # a redirect within the site
+    with LocalWebServer(routes_) as other:
+        with pytest.raises(FetchError, match="disallowed by robots.txt"):
+            get(other, "/around")  # a redirect into another site's Disallow
+
+
+def test_a_location_httpx_cannot_parse_is_a_fetch_error(server):
+    routes_ = {"/robots.txt": Route(b"", "text/plain"),
+               "/bad": Route(status=302, headers=(("Location", "http:127.0.0.2:18082/page"),))}
+    with LocalWebServer(routes_) as srv:
+        with pytest.raises(FetchError):  # was httpx.InvalidURL, a traceback from `placecell ingest URL`
+            get(srv, "/bad")
+
+
+def test_a_cached_page_is_not_served_to_a_run_that_refuses_its_host(tmp_path):
+    cache = PageCache(tmp_path / "pages.sqlite")
+    with LocalWebServer(routes()) as srv:
+        get(srv, "/good.html", cache=cache)
+        with pytest.raises(FetchError, match="loopback"):
+            fetch_page(srv.url("/good.html"), cache=cache, robots=RobotsCache())
+
+
+@pytest.mark.parametrize("url", ["http://[2002:7f00:1::]/", "http://[2002:a9fe:a9fe::]/"])
+def test_6to4_addresses_carrying_unsafe_ipv4_are_refused(url):
+    with pytest.raises(FetchError, match="6to4"):
+        check_url(url)

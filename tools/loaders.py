@@ -147,18 +147,32 @@ def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
 
 
 def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout: float, max_bytes: int) -> None:
+    import httpx
+
     from placecell.errors import PlacecellError
     from placecell.tools.web.fetch import fetch_page
+    from placecell.tools.web.untrusted import instruction_like
 
     try:
         page = fetch_page(url, allow_hosts=allow_hosts, timeout=timeout, max_bytes=max_bytes)
     except PlacecellError as exc:
         result.warnings.append(f"{url}: skipped ({exc})")
         return
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # what slips past fetch_page: this URL only
+        result.warnings.append(f"{url}: skipped (fetch failed: {type(exc).__name__}: {str(exc)[:120]})")
+        return
     if not page.text.strip():
         result.warnings.append(f"{url}: skipped (no text extracted)")
         return
-    result.passages.extend(document_passages(page.title or url, page.text, url, max_chars))
+    passages = document_passages(page.title or url, page.text, url, max_chars)
+    # Web text is data: a passage that addresses the model ("ignore previous instructions", "note to
+    # the AI reading this: ...") would reach the reader's prompt as if it were part of the answer's
+    # evidence, and small models follow it. Such passages are not stored.
+    kept = [p for p in passages if not instruction_like(p.text)]
+    if len(kept) < len(passages):
+        result.warnings.append(f"{url}: {len(passages) - len(kept)} of {len(passages)} passage(s) not stored: "
+                               "they read as instructions to the model (web pages are data, not instructions)")
+    result.passages.extend(kept)
 
 
 def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), timeout: float = 20.0,

@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from placecell.errors import ModelError, PlacecellError
 from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, Message, entropy_from_logits
+from placecell.tools.llm.control_tokens import defuse_messages
 from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
 from placecell.tools.llm.usage import record
 
@@ -201,8 +202,20 @@ class LlamaCppLLM(LLM):
         return self.llm.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
 
     # -- prompt handling ---------------------------------------------------------------
+    @cached_property
+    def special_token_texts(self) -> tuple[str, ...]:
+        """The texts of this model's control and user-defined tokens (~0.1 s over a 150k vocabulary, once)."""
+        import llama_cpp
+
+        mask = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        texts = {self._token_text(i) for i in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_get_attr(vocab, i) & mask}
+        return tuple(sorted((t for t in texts if len(t) > 1), key=len, reverse=True))
+
     def render(self, messages: list[Message], prefix: str = "") -> str:
-        return self.formatter(messages=messages).prompt + prefix
+        # message text is data: none of it may tokenize as a turn marker (control_tokens.py)
+        safe = defuse_messages(messages, self.special_token_texts)
+        return self.formatter(messages=safe).prompt + prefix
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))

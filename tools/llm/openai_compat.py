@@ -17,6 +17,7 @@ import httpx
 
 from placecell.errors import PlacecellError
 from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, entropy_from_logprobs
+from placecell.tools.llm.control_tokens import defuse_messages
 from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
 from placecell.tools.llm.usage import record
 
@@ -44,7 +45,7 @@ class OpenAICompatLLM(LLM):
 
     def _call(self, messages, *, node: str, **payload) -> tuple[ChatResult, dict]:
         start = time.perf_counter()
-        data = self._post({"messages": messages, **payload})
+        data = self._post({"messages": defuse_messages(messages), **payload})
         seconds = time.perf_counter() - start
         choice = data["choices"][0]
         usage = data.get("usage") or {}
@@ -64,7 +65,7 @@ class OpenAICompatLLM(LLM):
         return self._call(messages, node=node, **payload)[0]
 
     def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> Iterator[str]:
-        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
+        payload = {"model": self.model, "messages": defuse_messages(messages), "max_tokens": max_tokens,
                    "temperature": temperature, "stream": True}
         if stop:
             payload["stop"] = stop

@@ -8,10 +8,10 @@ One file per entry (named by a hash of the query or URL) keeps writes atomic and
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from placecell.tools.kvcache import content_key
+from placecell.tools.stores.atomic import write_bytes_atomic
 from placecell.tools.web.fetch import FetchedPage, good_page
 from placecell.tools.web.safety import FetchError
 
@@ -21,10 +21,15 @@ def normalise_query(query: str) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    """Atomic (a killed run never leaves half a file) and never through a symlink: entry names
+    are predictable hashes, so anyone who can write in a shared --web-dir could otherwise plant
+    `pages/<hash>.tmp -> ~/.bashrc` and have `record` overwrite the target. (The --web-dir itself
+    may be a link: the user chose it.)"""
+    if path.parent.is_symlink():
+        raise ArchiveError(f"web archive folder {path.parent} is a symlink; refusing to write through it", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a killed run never leaves half a file
+    # a fresh name made with O_EXCL, then a rename that replaces a link at `path` instead of following it
+    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
 
 
 class ArchiveError(FetchError):

@@ -164,25 +164,30 @@ def fetch_page(
     client: httpx.Client | None = None,
     robots: RobotsCache | None = None,
 ) -> FetchedPage:
-    """Fetch one page safely. Raises FetchError (a PlacecellError) with a one-line reason."""
+    """Fetch one page safely. Raises FetchError (a PlacecellError) with a one-line reason.
+    `timeout` bounds the whole exchange, robots.txt lookups included."""
     allow = tuple(allow_hosts)
+    deadline = time.monotonic() + timeout
+    # Before the cache too: a page cached by a run that allowed its host is not served to one that does not.
+    check_url(url, allow)
     if cache is not None:
         hit = cache.get(url)
         if hit is not None:
             return hit
     own_client = client is None
     client = client or make_client(user_agent)
+
+    def robots_allow(hop_url: str, seconds_left: float) -> None:
+        # every hop: a redirect must not lead around a Disallow (of this site or another)
+        refusal = (robots or ROBOTS).refusal(client, hop_url, allow_hosts=allow, timeout=min(seconds_left, 10.0),
+                                             user_agent=user_agent)
+        if refusal:
+            raise FetchError(refusal, url)
+
     try:
-        check_url(url, allow)  # refuse unsafe targets before anything (robots.txt included) is asked
-        if respect_robots:
-            refusal = (robots or ROBOTS).refusal(
-                client, url, allow_hosts=allow, timeout=min(timeout, 10.0), user_agent=user_agent
-            )
-            if refusal:
-                raise FetchError(refusal, url)
         raw = get_capped(
-            client, url, allow_hosts=allow, timeout=timeout, max_bytes=max_bytes,
-            max_redirects=max_redirects, accept_types=ACCEPTED_TYPES, user_agent=user_agent,
+            client, url, allow_hosts=allow, deadline=deadline, max_bytes=max_bytes, max_redirects=max_redirects,
+            accept_types=ACCEPTED_TYPES, user_agent=user_agent, before_hop=robots_allow if respect_robots else None,
         )
         page = _page_from_response(raw, url)
     finally:

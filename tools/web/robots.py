@@ -39,6 +39,7 @@ class RobotsCache:
 
     def _load(self, client: httpx.Client, origin: str, allow_hosts: tuple[str, ...], timeout: float, user_agent: str) -> RobotFileParser:
         parser = RobotFileParser()
+        self._unreachable.pop(origin, None)  # from an earlier lookup that timed out
         try:
             raw = get_capped(
                 client, f"{origin}/robots.txt", allow_hosts=allow_hosts, timeout=timeout,
@@ -73,7 +74,10 @@ class RobotsCache:
             parser = self._parsers.get(origin)
             if parser is None:
                 parser = self._load(client, origin, allow_hosts, timeout, user_agent)
-                self._parsers[origin] = parser
+                # A lookup cut short by the page's own time budget says nothing about the site:
+                # the next page of this origin asks again.
+                if self._unreachable.get(origin) != "timed out":
+                    self._parsers[origin] = parser
         if parser.can_fetch(_agent_token(user_agent), url):
             return None
         if origin in self._unreachable:

@@ -42,8 +42,15 @@ def host_is_allowed(host: str, allow_hosts: tuple[str, ...] | list[str]) -> bool
 
 def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why an address must not be fetched, or None when it is a public unicast address."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return address_problem(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address: mapped (::ffff:a.b.c.d), 6to4 (2002:aabb:ccdd::)
+        # and Teredo (its client address); each is as unsafe as the address it carries.
+        if ip.ipv4_mapped is not None:
+            return address_problem(ip.ipv4_mapped)
+        if ip.sixtofour is not None and (inner := address_problem(ip.sixtofour)):
+            return f"{inner} (in a 6to4 address)"
+        if ip.teredo is not None and (inner := address_problem(ip.teredo[1])):
+            return f"{inner} (in a Teredo address)"
     if ip.is_unspecified:
         return "unspecified address"
     if ip.is_loopback:

@@ -14,15 +14,32 @@ from __future__ import annotations
 
 import re
 
+_END = r"\s*(?:!\s*important\s*)?(?:;|$)"  # the end of a declaration, `!important` or not
 _HIDDEN_STYLE = re.compile(
-    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:px|pt|em|rem|%)?\s*(?:;|$)|opacity\s*:\s*0(?:\.0+)?\s*(?:;|$)",
-    re.IGNORECASE,
+    r"display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|font-size\s*:\s*(?:0*\.\d+|0|1)(?:px|pt|em|rem|%)?" + _END  # 0 or 1px: unreadable
+    + r"|opacity\s*:\s*0*(?:\.0\d*)?" + _END  # opacity below 0.1
+    + r"|(?:left|top|text-indent)\s*:\s*-\d{3,}"  # pushed off screen
+    r"|clip\s*:\s*rect\(\s*0",
+    re.IGNORECASE | re.MULTILINE,
 )
 
+_WHOSE = r"(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?"
+_ORDERS = r"(?:instructions?|prompts?|rules?|directions?|guidance|guidelines|orders|programming|system\s+prompt)"
 _INSTRUCTION_PATTERNS = [
-    r"\bignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|preceding)\s+(?:instructions?|prompts?|rules?|directions?)",
-    r"\bdisregard\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|system)\b",
-    r"\bforget\s+(?:all\s+|everything\s+)?(?:your|the|previous)\s+(?:instructions?|rules?)",
+    rf"\b(?:ignore|override|bypass)\s+{_WHOSE}(?:previous|prior|above|earlier|preceding|original|initial|existing)\s+{_ORDERS}",
+    rf"\bdisregard\s+{_WHOSE}(?:previous|prior|above|earlier|preceding|original|initial|system)\b",
+    rf"\bdisregard\s+{_WHOSE}{_ORDERS}",
+    r"\bforget\s+(?:all\s+|everything\s+)?(?:your|the|previous)\s+(?:instructions?|rules?|guidance)",
+    # text that speaks to a model reading the page
+    r"\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|assistants?|models?|llms?|language\s+models?|chatbots?|bots?)\b",
+    r"\b(?:ai|assistants?|llms?|language\s+models?|chatbots?)\s+(?:reading|processing|summari[sz]ing)\s+this\b",
+    r"\bthe\s+only\s+(?:correct|acceptable|valid|right)\s+(?:reply|response|output)\s+is\b",
+    r"\b(?:reply|answer|respond|output)\s+(?:is\s+)?(?:with\s+)?exactly\s*[:\"'“]",
+    r"\byou\s+are\s+now\s+(?:required|instructed|obliged|ordered|in)\b",
+    r"\bfrom\s+now\s+on,?\s+(?:you|the\s+assistant)\b",
+    r"\btell\s+the\s+(?:reader|user)s?\s+(?:to|that)\b",
+    r"\[/?(?:INST|SYS|SYSTEM)\]|<</?SYS>>|<\|[a-z_]{2,40}\|>",
     r"\b(?:you|assistant|model|ai)\s+(?:must|should|have to|are required to)\s+(?:always\s+)?(?:recommend|rank|say|answer|output|reply)",
     r"\b(?:always|only)\s+recommend\b",
     r"\brecommend\s+.{0,80}?\s+(?:above|before|instead of)\s+(?:all|any|every)",
@@ -31,6 +48,18 @@ _INSTRUCTION_PATTERNS = [
     r"\bnew\s+instructions?\s*:",
 ]
 _INSTRUCTION = re.compile("|".join(_INSTRUCTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
+
+# Ways to write a phrase so that it reads the same but no longer matches: invisible characters
+# between letters, full-width forms, and Cyrillic/Greek letters that look like Latin ones.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"))
+_LOOKALIKES = str.maketrans("авсеёһіјкмнорѕтухАВСЕНІЈКМНОРЅТХУαοριτυνΑΒΕΗΙΚΜΝΟΡΤΧΥ",
+                            "aceeehijkmhopstyxABCEHIJKMHOPSTXYaopituvABEHIKMNOPTXY")
+
+
+def _fold(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).translate(_LOOKALIKES)
 
 
 def _hidden_elements(tree) -> list:
@@ -81,7 +110,7 @@ def hidden_text_of(html: str) -> str:
 
 def instruction_like(text: str) -> bool:
     """True when the text reads as an instruction to a model rather than content."""
-    return bool(_INSTRUCTION.search(text))
+    return bool(_INSTRUCTION.search(text) or _INSTRUCTION.search(_fold(text)))
 
 
 FENCE = "<<<"
