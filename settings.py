@@ -53,10 +53,11 @@ class Settings(BaseSettings):
         description="how the endpoint takes a JSON schema: OpenAI/vLLM/llama-server use json_schema, "
         "llama-cpp-python's server uses json_object+schema",
     )
-    llm_timeout: float = 300.0
+    llm_timeout: float = Field(default=300.0, gt=0, allow_inf_nan=False,
+                               description="seconds for one answer of the OpenAI-compatible endpoint")
     llm_strip_thinking: bool = Field(default=True, description="remove <think>...</think> blocks of reasoning "
                                      "models from every completion (streamed or not)")
-    llm_concurrency: int = Field(default=4, description="parallel extraction calls against a remote LLM")
+    llm_concurrency: int = Field(default=4, ge=1, description="parallel extraction calls against a remote LLM")
     n_ctx: int = Field(default=4096, description="llama.cpp context size (tokens)")
     n_threads: int = Field(default=0, description="llama.cpp threads (0: all cores)")
     llama_extra_buffers: Literal["auto", "on", "off"] = Field(

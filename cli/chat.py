@@ -137,6 +137,7 @@ def chat(
     no_extract: bool = typer.Option(False, "--no-extract", help="/ingest: vectors only, no knowledge graph"),
     web: str = typer.Option("off", "--web", help="recommendation evidence: off | live (ddgs) | local (local web) | replay"),
     web_dir: str = typer.Option("", "--web-dir", help="archive folder for --web replay"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="/ingest: allow fetching this loopback/private host"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
@@ -153,7 +154,11 @@ def chat(
         raise InputError(f"unknown --web mode {web!r}; choose off, live, local or replay")
     if web == "replay" and not web_dir:
         raise InputError("--web replay needs --web-dir (a folder saved by `placecell recommend --web record`)")
-    settings = settings_from(model=model, home=home)
+    # the ingest graph reads settings.allow_hosts beside its context's: /ingest and routed ingests alike
+    from placecell.settings import get_settings
+
+    extra = {"allow_hosts": [*get_settings().allow_hosts, *allow_host]} if allow_host else {}
+    settings = settings_from(model=model, home=home, **extra)
     backends = Backends(settings=settings)
     with open_checkpointer(settings) as saver:  # SQLite, or Postgres with PLACECELL_CHECKPOINT_URL
         graph = build_chat_graph(backends, checkpointer=saver)
@@ -184,7 +189,7 @@ def chat(
                 elif command == "/model" and arg:
                     if not _model_usable(settings, arg):
                         continue
-                    settings = settings_from(model=arg, home=home)
+                    settings = settings_from(model=arg, home=home, **extra)
                     backends = Backends(settings=settings)
                     graph = build_chat_graph(backends, checkpointer=saver)
                     console.print(f"model: {arg} (loads with the next answer)", markup=False)

@@ -43,6 +43,10 @@ def _stop_nodes_on_ctrl_c():
         STOP.clear()
 
 
+# About 500 tokens: with the passages, the path-tracking and reader prompts still fit n_ctx 4096.
+MAX_QUESTION_CHARS = 2000
+
+
 @app.command()
 def ingest(
     paths: list[str] = typer.Argument(..., help="files, folders, .jsonl corpora or URLs"),
@@ -143,6 +147,9 @@ def ask(
     question = question.strip()
     if not question:
         raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:  # the prompt error would advise a bigger context or a lower top_k
+        raise InputError(f"the question is {len(question)} characters long; ask in at most {MAX_QUESTION_CHARS} "
+                         "(ingest long text as a document instead)")
     if method not in METHODS:
         raise InputError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
     if mode not in ("scored", "faithful"):

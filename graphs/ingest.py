@@ -16,7 +16,9 @@ def build_ingest_graph(backends: Backends | None = None, checkpointer=None):
     for name, fn in nodes.items():
         builder.add_node(name, fn)
     builder.add_edge(START, "load")
-    builder.add_edge("load", "embed")
+    # Nothing loaded (a mistyped path): stop. Going on would still extract every stored passage
+    # that lacks an extraction by this run's model (hours, for a large store), for no new input.
+    builder.add_conditional_edges("load", lambda state: "embed" if state.get("loaded") else END, ["embed", END])
     builder.add_edge("embed", "extract")
     builder.add_edge("extract", "build_kg")
     builder.add_edge("build_kg", END)

@@ -227,3 +227,22 @@ def test_chat_graph_astream(tmp_path):
 
     updates = asyncio.run(run())
     assert [next(iter(u)) for u in updates] == ["route", "qa"]
+
+
+def test_chat_ingests_a_local_url_with_allow_host(tmp_path):
+    """The refusal told chat users to pass --allow-host, which chat did not have."""
+    import subprocess
+
+    from placecell.tools.web.localweb import LocalWebServer, Route
+
+    routes = {"/robots.txt": Route(b"", "text/plain"),
+              "/notes.txt": Route(b"The Kettle River feeds Osprey Lake.", "text/plain")}
+    env = {**os.environ, "PLACECELL_HOME": str(tmp_path / "home"), "PLACECELL_MODEL": "smollm2-135m", "NO_COLOR": "1"}
+    with LocalWebServer(routes) as srv:
+        cmd = [sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--no-extract"]
+        script = f"/ingest {srv.url('/notes.txt')}\n/sources\n/exit\n"
+        refused = subprocess.run(cmd, input=script, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        allowed = subprocess.run([*cmd, "--allow-host", "127.0.0.1"], input=script, env=env, capture_output=True,
+                                 text=True, timeout=300, cwd=tmp_path)
+    assert "loopback" in refused.stderr and "added 0 new passages" in refused.stdout
+    assert "added 1 new passages" in allowed.stdout and "Traceback" not in allowed.stderr

@@ -57,6 +57,7 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, tmp_path, capsys):
     (["recommend", "--likes", "sea stories", "--web", "off", "--strategy", "bogus"], "strategy must be one of"),
     (["recommend", "--likes", "   ", "--web", "off"], "give --history FILE, --likes TEXT or --user ID"),
     (["ask", "   "], "the question is empty"),
+    (["ask", "why? " * 1000], "the question is 4999 characters long; ask in at most 2000"),
 ])
 def test_bad_numbers_and_names_fail_before_any_work(tmp_path, capsys, args, message):
     data = write_csv(tmp_path / "clicks.csv", synthetic_rows(50, 0))

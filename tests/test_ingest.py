@@ -75,6 +75,12 @@ def test_bad_inputs_get_one_line_messages(home, tmp_path, corpus):
     assert proc.returncode == 2 and "not found" in proc.stderr
     assert json.loads(run(["status", "--json"], home, check=True).stdout)["passages"] == 2
 
+    # A mistyped path with extraction on: nothing new, so no extraction of the stored passages
+    # either (it used to extract the whole store with this run's model, then say nothing was ingested).
+    proc = run(["ingest", str(tmp_path / "nope.md"), "--json"], home)
+    assert proc.returncode == 2 and not json.loads(proc.stdout)["extracted"]
+    assert not (home / "kg").exists() and not (home / "cache" / "extractions").exists()
+
 
 def test_ask_without_data_and_with_bad_model(home, tmp_path):
     proc = run(["ask", "anything?", "--method", "dense"], home)

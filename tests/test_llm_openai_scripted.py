@@ -22,13 +22,35 @@ class Scripted(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    requests: list = []
+
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
         reply = type(self).reply
+        if "queue" in reply and reply["queue"]:  # one scripted reply per request, then the default
+            reply = reply["queue"].pop(0)
+        if "trickle" in reply:  # headers, then a byte every `trickle` seconds, never finishing
+            import time
+
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(reply["trickle"])
+            except OSError:
+                pass
+            return
         if "raw" in reply:
             data = reply["raw"].encode()
             self.send_response(reply.get("status", 200))
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/event-stream" if body.get("stream") else "application/json")
+            for key, value in reply.get("headers", {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -44,7 +66,7 @@ class Scripted(BaseHTTPRequestHandler):
             self.wfile.write(b"data: [DONE]\n\n")
             return
         choice = {"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        if body.get("logprobs"):
+        if body.get("logprobs") and not reply.get("no_logprobs"):
             # tokens as a tokenizer makes them: each tag is one (special) token
             parts = re.split(r"(</?think>)", content)
             pieces = [p for part in parts for p in ([part] if part in ("<think>", "</think>")
@@ -95,3 +117,65 @@ def test_the_setting_reaches_the_backend(monkeypatch, endpoint):
     on = make_llm(Settings(llm_backend="openai", llm_base_url=endpoint))
     off = make_llm(Settings(llm_backend="openai", llm_base_url=endpoint, llm_strip_thinking=False))
     assert on.strip_thinking and not off.strip_thinking
+
+
+@pytest.mark.parametrize("reply, message", [
+    ({"raw": "<html>oops</html>"}, "answered something that is not a chat completion"),
+    ({"raw": '{"choices": []}'}, "answered something that is not a chat completion"),
+    ({"raw": "upstream broke", "status": 500}, "answered 500: upstream broke"),
+])
+def test_broken_answers_are_one_line_errors(endpoint, reply, message):
+    from placecell.errors import PlacecellError
+
+    Scripted.reply = reply
+    with pytest.raises(PlacecellError, match=message):  # were JSONDecodeError / IndexError tracebacks
+        OpenAICompatLLM(endpoint).chat([{"role": "user", "content": "hi"}])
+
+
+def test_a_broken_stream_event_is_one_line(endpoint):
+    from placecell.errors import PlacecellError
+
+    Scripted.reply = {"raw": 'data: {"choices": [{"delta": {"content": "Hel"}}]}\n\ndata: {broken json\n\n'}
+    with pytest.raises(PlacecellError, match="not a chat completion chunk"):
+        list(OpenAICompatLLM(endpoint).stream([{"role": "user", "content": "hi"}]))
+
+
+def test_a_busy_server_is_asked_again_as_its_retry_after_says(endpoint):
+    busy = {"raw": "slow down", "status": 429, "headers": {"Retry-After": "0"}}
+    Scripted.reply = {"queue": [dict(busy), dict(busy)], "content": "Paris."}
+    Scripted.requests = []
+    assert OpenAICompatLLM(endpoint).chat([{"role": "user", "content": "hi"}]).text == "Paris."
+    assert len(Scripted.requests) == 3
+    Scripted.reply = {"raw": "no such model", "status": 404}
+    Scripted.requests = []
+    with pytest.raises(Exception, match="answered 404"):
+        OpenAICompatLLM(endpoint).chat([{"role": "user", "content": "hi"}])
+    assert len(Scripted.requests) == 1  # a 404 is not asked again
+
+
+def test_the_timeout_bounds_a_trickling_answer(endpoint):
+    import time
+
+    from placecell.errors import PlacecellError
+
+    Scripted.reply = {"trickle": 0.3}
+    start = time.monotonic()
+    with pytest.raises(PlacecellError, match=r"timed out after 1\.5 s \(PLACECELL_LLM_TIMEOUT\)"):
+        OpenAICompatLLM(endpoint, timeout=1.5).chat([{"role": "user", "content": "hi"}])
+    assert time.monotonic() - start < 10  # each byte came within the per-read timeout: it never ended before
+
+
+def test_without_logprobs_the_answer_is_used_once_and_words_stay_apart(endpoint):
+    Scripted.reply = {"content": "I like Dune because it is a classic.", "no_logprobs": True}
+    Scripted.requests = []
+    trace = OpenAICompatLLM(endpoint).generate_with_entropy([{"role": "user", "content": "Why?"}])
+    assert len(Scripted.requests) == 1  # the text of the first answer is kept, not asked for again
+    assert "".join(trace.tokens) == trace.text and trace.tokens[1] == " like"
+
+
+def test_a_base_url_without_scheme_is_a_setting_error():
+    from placecell.errors import PlacecellError
+
+    with pytest.raises(PlacecellError, match="must start with http:// or https://"):
+        OpenAICompatLLM("127.0.0.1:8765/v1")
+    assert OpenAICompatLLM(" http://127.0.0.1:8765/v1/ ").base_url == "http://127.0.0.1:8765/v1"

@@ -66,3 +66,56 @@ def test_chunking_respects_the_limit():
     chunks = chunk_text(text, max_chars=200)
     assert all(len(c) <= 200 for c in chunks) and len(chunks) > 5
     assert "".join(chunks).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+
+
+def test_html_files_keep_title_and_body_apart(tmp_path):
+    # extract_text returns (title, text); the loader read them the other way round, so a page
+    # without <title> was dropped as empty and a titled one became one passage titled by its body
+    (tmp_path / "notitle.html").write_text("<html><body><p>Osprey Lake is fed by the Kettle River.</p></body></html>")
+    body = "".join(f"<p>Paragraph {i} about the Blue Heron Bridge and the river below it.</p>" for i in range(40))
+    (tmp_path / "bridge.html").write_text(f"<html><head><title>Blue Heron Bridge</title></head><body><article>{body}"
+                                          "</article></body></html>")
+    res = load_sources([str(tmp_path / "notitle.html"), str(tmp_path / "bridge.html")], max_chars=500)
+    assert res.warnings == []
+    untitled = [p for p in res.passages if p.source.endswith("notitle.html")]
+    assert [p.title for p in untitled] == ["notitle"] and "Kettle River" in untitled[0].text
+    bridge = [p for p in res.passages if p.source.endswith("bridge.html")]
+    assert len(bridge) > 3 and {p.title for p in bridge} == {"Blue Heron Bridge"}
+
+
+def test_hostile_pdfs_and_jsonl_lines_cost_only_themselves(tmp_path):
+    (tmp_path / "nested.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n" + b"[" * 100_000 + b"\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+    (tmp_path / "good.pdf").write_bytes(_pdf_with_text("Hello from a PDF file"))
+    lines = [
+        '{"title": "A", "text": "first"}',
+        '{"title": "Nested", "text": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"title": "B", "text": "bad \\udc80 surrogate"}',
+        '{"title": null, "text": "untitled"}',
+        '{"title": "N", "text": null}',
+        '{"title": "L", "text": ["a", "b"]}',
+        '{"title": "F", "text": NaN}',
+        '{"title": "C", "text": "last"}',
+    ]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "empty.jsonl").write_text("")
+    res = load_sources([str(tmp_path / n) for n in ("nested.pdf", "good.pdf", "c.jsonl", "empty.jsonl")])
+    assert [p.text for p in res.passages if p.source.startswith(str(tmp_path / "c.jsonl"))] == [
+        "A\nfirst", "untitled", "C\nlast"]
+    assert any("Hello from a PDF file" in p.text for p in res.passages)
+    joined = "\n".join(res.warnings)
+    assert "nested.pdf: skipped (unreadable PDF" in joined
+    assert "c.jsonl: skipped 5 bad JSONL line(s): 2, 3, 5, 6, 7" in joined
+    assert "empty.jsonl: skipped (empty)" in joined
+
+
+def test_hidden_folders_are_not_documents_and_encodings_are_read(tmp_path):
+    (tmp_path / "docs" / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / "docs" / ".venv" / "lib" / "LICENSE.txt").write_text("Permission is hereby granted.")
+    (tmp_path / "docs" / ".notes.md").write_text("a private scratch note")
+    (tmp_path / "docs" / "bom.txt").write_bytes("\ufeffThe Amberly Hall opened in 1911.".encode("utf-8"))
+    (tmp_path / "docs" / "windows.txt").write_bytes("Written in Notepad as UTF-16.".encode("utf-16"))
+    res = load_sources([str(tmp_path / "docs")])
+    assert sorted(p.text for p in res.passages) == ["bom\nThe Amberly Hall opened in 1911.",
+                                                    "windows\nWritten in Notepad as UTF-16."]
+    named = load_sources([str(tmp_path / "docs" / ".notes.md")])  # named on purpose: ingested
+    assert [p.text for p in named.passages] == [".notes\na private scratch note"]

@@ -224,3 +224,20 @@ def test_query_mode_both_searches_the_titles_then_the_reasoned_keywords(recsys):
     assert "reason" not in direct["usage"] and both["usage"]["reason"]["calls"] == 1
     assert both["queries"] == list(dict.fromkeys(direct["queries"] + reasoned["queries"]))
     assert len(both["queries"]) > len(direct["queries"]) and both["keywords"] == reasoned["keywords"]
+
+
+def test_a_failed_explanation_call_keeps_the_page(recsys):
+    """An endpoint that times out on the last, optional step used to throw the ranked page away."""
+    from placecell.agents.recommend.fakes import default_script
+    from placecell.errors import PlacecellError
+
+    def endpoint_times_out_on_explain(messages, node):
+        if node == "explain":
+            raise PlacecellError("LLM endpoint http://127.0.0.1:9/v1 timed out after 300 s (PLACECELL_LLM_TIMEOUT)")
+        return default_script(messages, node)
+
+    graph = build_recommend_graph(recsys, web=None, llm=ScriptedLLM(endpoint_times_out_on_explain),
+                                  embedder=HashingEmbedder())
+    out = graph.invoke({"history": HISTORY}, context=RecommendContext(**FAST))
+    assert out["carousels"] and all(it["reason"] for c in out["carousels"] for it in c["items"])
+    assert any(n.startswith("explanations templated: the model call failed (LLM endpoint") for n in out["notes"])

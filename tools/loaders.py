@@ -79,10 +79,15 @@ def document_passages(title: str, text: str, source: str, max_chars: int) -> lis
 
 def _read_text_file(path: Path) -> str:
     data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark (Windows editors)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ValueError("damaged UTF-16 text") from None
     if b"\x00" in data[:8192]:
         raise ValueError("binary file")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a UTF-8 byte-order mark is not part of the text
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text") from None
 
@@ -102,26 +107,36 @@ def _pdf_text(path: Path) -> str:
         return "\n\n".join((page.extract_text() or "") for page in reader.pages)
     except (PdfReadError, ValueError, KeyError) as exc:
         raise ValueError(f"unreadable PDF ({str(exc)[:80]})") from None
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on hostile files (found: DependencyError,
+        # NotImplementedError, RecursionError, AssertionError, AttributeError, LimitReachedError); one file only
+        raise ValueError(f"unreadable PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
 def load_jsonl(path: Path, result: LoadResult) -> None:
     bad: list[int] = []
+    before = len(result.passages)
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
             try:
                 rec = json.loads(raw)
-                title, text = str(rec.get("title", "")).strip(), str(rec["text"]).strip()
-                if not text:
+                title, text = rec.get("title", ""), rec["text"]
+                # strings only: str(None), str(["a"]) or str(NaN) would be stored as if they were text
+                if title is None:
+                    title = ""
+                if not isinstance(title, str) or not isinstance(text, str) or not text.strip():
                     raise ValueError
-            except (ValueError, KeyError, TypeError, AttributeError):
+                passage = record_passage(title.strip(), text.strip(), f"{path}:{lineno}")  # hashes: raises on a lone surrogate
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # ValueError covers Unicode errors
                 bad.append(lineno)
                 continue
-            result.passages.append(record_passage(title, text, f"{path}:{lineno}"))
+            result.passages.append(passage)
     if bad:
         shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
         result.warnings.append(f"{path}: skipped {len(bad)} bad JSONL line(s): {shown}")
+    elif len(result.passages) == before:
+        result.warnings.append(f"{path}: skipped (empty)")
 
 
 def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
@@ -133,7 +148,7 @@ def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
         if suffix == ".pdf":
             text, title = _pdf_text(path), path.stem
         elif suffix in HTML_SUFFIXES:
-            text, title = _html_text(_read_text_file(path))
+            title, text = _html_text(_read_text_file(path))  # extract_text returns (title, text)
             title = title or path.stem
         else:
             text, title = _read_text_file(path), path.stem
@@ -188,7 +203,10 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
             continue
         path = Path(src).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+            # Hidden files and folders (.git, .venv, editor backups) are not documents: a project's
+            # .venv alone holds hundreds of .txt/.md/.html files. Name one to ingest it.
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not files:
                 result.warnings.append(f"{path}: no supported files ({', '.join(sorted(SUPPORTED))})")
             for f in files:

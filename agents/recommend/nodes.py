@@ -30,7 +30,7 @@ from placecell.agents.recommend.webstep import (
     fetch_pages,
     run_searches,
 )
-from placecell.errors import InputError
+from placecell.errors import InputError, ModelError, PlacecellError
 from placecell.tools.llm.usage import usage_scope
 
 
@@ -229,8 +229,16 @@ def make_nodes(deps: RecommendDeps) -> dict:
         messages = prompting.explain_messages(liked, items_of(asked), ev_by_item, recsys.kind_noun)
         fallback = prompting.Explanations(reasons=[])
         llm = deps.get_llm()
+        failed = ""
         with usage_scope() as scope:
-            out = llm.structured(messages, prompting.Explanations, fallback, node="explain", max_tokens=24 + 40 * len(asked))
+            try:
+                out = llm.structured(messages, prompting.Explanations, fallback, node="explain", max_tokens=24 + 40 * len(asked))
+            except ModelError:
+                raise  # a missing or broken model is the user's to fix, not a reason to template
+            except PlacecellError as exc:
+                # The page is ranked already; an endpoint that times out or fails on this last,
+                # optional step must not throw it away. Every reason is templated instead.
+                out, failed = fallback, str(exc)
         written = {r.n: r.reason.strip() for r in out.reasons if r.reason.strip()}
         reasons, taken, kept = {}, set(), 0
         for n, iid in enumerate(shown, start=1):
@@ -244,6 +252,8 @@ def make_nodes(deps: RecommendDeps) -> dict:
         carousels_out = [{"title": c["title"], "items": [{**it, "reason": reasons.get(it["item_id"], "")} for it in c["items"]]}
                          for c in state["carousels"]]
         note = f"explanations: {kept} of {len(asked)} model-written reasons kept, the others templated"
+        if failed:
+            note = f"explanations templated: the model call failed ({failed})"
         return {"carousels": carousels_out, "usage": _usage(scope), "notes": [note], "model": getattr(llm, "model_id", "?")}
 
     return {"resolve": resolve, "reason": reason, "make_queries": make_queries, "search": search, "fetch": fetch,

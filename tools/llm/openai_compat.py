@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from typing import Iterator
 
@@ -20,6 +21,31 @@ from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, entropy_f
 from placecell.tools.llm.control_tokens import defuse_messages
 from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
 from placecell.tools.llm.usage import record
+from placecell.tools.web.transport import Watchdog
+
+
+RETRIES = 2
+MAX_WAIT = 30.0
+
+
+class EndpointError(PlacecellError):
+    """The endpoint failed a request; `retry` says whether asking again can help."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry: bool = False, retry_after: str | None = None):
+        super().__init__(message)
+        self.status, self.retry, self.retry_after = status, retry, retry_after
+
+    def wait_seconds(self, default: float) -> float:
+        try:
+            wait = float(self.retry_after) if self.retry_after else default
+        except ValueError:  # an HTTP date: not worth parsing for a local server
+            wait = default
+        return min(max(wait, 0.0), MAX_WAIT) if math.isfinite(wait) else default
+
+
+def _params_refused(exc: EndpointError) -> bool:
+    """A server that rejects the logprobs parameters answers 400/422; anything else is a failure."""
+    return exc.status in (400, 422)
 
 
 class OpenAICompatLLM(LLM):
@@ -27,21 +53,70 @@ class OpenAICompatLLM(LLM):
                  schema_format: str = "json_schema", timeout: float = 300.0, n_ctx: int = 8192):
         if not base_url:
             raise PlacecellError("PLACECELL_LLM_BASE_URL is empty: set the OpenAI-compatible endpoint URL")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.strip().rstrip("/")
+        if not self.base_url.lower().startswith(("http://", "https://")):
+            raise PlacecellError(f"PLACECELL_LLM_BASE_URL {base_url!r} must start with http:// or https://")
         self.model = model
         self.schema_format = schema_format
         self.n_ctx = n_ctx
+        self.timeout = timeout
         self.model_id = f"openai:{self.base_url}:{model}"
         self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
 
-    def _post(self, payload: dict) -> dict:
+    def _post_once(self, payload: dict) -> dict:
+        deadline = time.monotonic() + self.timeout
         try:
-            resp = self.client.post(f"{self.base_url}/chat/completions", json={"model": self.model, **payload})
+            with self.client.stream("POST", f"{self.base_url}/chat/completions",
+                                    json={"model": self.model, **payload}) as resp:
+                # httpx's timeout is per read: a server that trickles a byte at a time never trips
+                # it, so the whole answer gets PLACECELL_LLM_TIMEOUT, cut by the socket watchdog
+                watchdog = Watchdog(resp, deadline)
+                try:
+                    body = resp.read()
+                except httpx.HTTPError:
+                    if watchdog.fired:
+                        raise httpx.ReadTimeout("the answer took longer than the timeout") from None
+                    raise
+                finally:
+                    watchdog.cancel()
+                if watchdog.fired:
+                    raise httpx.ReadTimeout("the answer took longer than the timeout")
+        except httpx.TimeoutException:
+            raise EndpointError(f"LLM endpoint {self.base_url} timed out after {self.timeout:g} s "
+                                "(PLACECELL_LLM_TIMEOUT)", retry=False) from None
         except httpx.HTTPError as exc:
-            raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
+            raise EndpointError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}",
+                                retry=isinstance(exc, httpx.ConnectError)) from None
         if resp.status_code >= 400:
-            raise PlacecellError(f"LLM endpoint {self.base_url} answered {resp.status_code}: {resp.text[:200]}")
-        return resp.json()
+            text = body.decode("utf-8", "replace")
+            hint = ""
+            if resp.status_code >= 500 and "response_format" in payload and self.schema_format == "json_schema":
+                hint = " (llama-cpp-python's server needs PLACECELL_LLM_SCHEMA_FORMAT=json_object)"
+            raise EndpointError(f"LLM endpoint {self.base_url} answered {resp.status_code}: "
+                                f"{' '.join(text.split())[:200]}{hint}", status=resp.status_code,
+                                retry=resp.status_code == 429 or resp.status_code >= 500,
+                                retry_after=resp.headers.get("retry-after"))
+        try:
+            data = json.loads(body)
+            choice = data["choices"][0]
+            if not isinstance(choice, dict):
+                raise TypeError
+        except (ValueError, KeyError, IndexError, TypeError):  # ValueError covers JSON and Unicode errors
+            raise EndpointError(f"LLM endpoint {self.base_url} answered something that is not a chat completion: "
+                                f"{' '.join(body.decode('utf-8', 'replace').split())[:120]!r}", retry=False) from None
+        return data
+
+    def _post(self, payload: dict) -> dict:
+        """One request, with up to RETRIES more for a busy or failing server (429, 5xx, refused
+        connection), waiting as its Retry-After says (at most MAX_WAIT s) or 1, 2 s."""
+        for attempt in range(RETRIES + 1):
+            try:
+                return self._post_once(payload)
+            except EndpointError as exc:
+                if not exc.retry or attempt == RETRIES:
+                    raise
+                time.sleep(exc.wait_seconds(default=float(2 ** attempt)))
+        raise AssertionError("unreachable")
 
     def _call(self, messages, *, node: str, **payload) -> tuple[ChatResult, dict]:
         start = time.perf_counter()
@@ -82,8 +157,14 @@ class OpenAICompatLLM(LLM):
                     body = line[5:].strip()
                     if body == "[DONE]":
                         break
-                    delta = (json.loads(body)["choices"] or [{}])[0].get("delta") or {}
-                    piece = delta.get("content") or ""
+                    try:
+                        delta = (json.loads(body)["choices"] or [{}])[0].get("delta") or {}
+                        piece = delta.get("content") or ""
+                        if not isinstance(piece, str):
+                            raise TypeError
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                        raise PlacecellError(f"LLM endpoint {self.base_url} sent a stream event that is not a "
+                                             f"chat completion chunk: {body[:80]!r}") from None
                     if piece:
                         n_out += 1
                         if thinking is not None:
@@ -93,6 +174,9 @@ class OpenAICompatLLM(LLM):
                 tail = thinking.flush() if thinking is not None else ""
                 if tail:
                     yield tail
+        except httpx.TimeoutException:
+            raise PlacecellError(f"LLM endpoint {self.base_url} timed out after {self.timeout:g} s "
+                                 "(PLACECELL_LLM_TIMEOUT)") from None
         except httpx.HTTPError as exc:
             raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
         finally:
@@ -116,7 +200,9 @@ class OpenAICompatLLM(LLM):
             _, choice = self._call(msgs, node=node, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20)
             top = choice["logprobs"]["content"][0]["top_logprobs"]
             table = {t["token"].strip().lower(): math.exp(t["logprob"]) for t in top}
-        except (PlacecellError, KeyError, IndexError, TypeError):
+        except (EndpointError, KeyError, IndexError, TypeError) as exc:
+            if isinstance(exc, EndpointError) and not _params_refused(exc):
+                raise  # the endpoint failed: asking again without logprobs would only double the wait
             # No logprobs on this server: one constrained pick instead, as a hard 0/1 vote.
             result, _ = self._call(msgs, node=node, max_tokens=4, temperature=0.0)
             said = result.text.strip().lower()
@@ -131,15 +217,21 @@ class OpenAICompatLLM(LLM):
         try:
             result, choice = self._call(messages, node=node, max_tokens=max_tokens, temperature=0.0,
                                         logprobs=True, top_logprobs=20)
+        except EndpointError as exc:
+            if not _params_refused(exc):
+                raise  # the endpoint failed: asking again without logprobs would only double the wait
+            result, choice = self._call(messages, node=node, max_tokens=max_tokens, temperature=0.0)
+        try:
             content = choice["logprobs"]["content"]
             tokens = [c["token"] for c in content]
             ents = [entropy_from_logprobs([t["logprob"] for t in c["top_logprobs"]]) for c in content]
             if self.strip_thinking:
                 tokens, ents = answer_tokens(tokens, ents)
-        except (KeyError, TypeError, PlacecellError):
-            result = self.chat(messages, max_tokens=max_tokens, node=node)
-            tokens = result.text.split()
-            ents = [1.0] * len(tokens)  # no distribution available: uniform uncertainty
+        except (KeyError, TypeError):
+            # No logprobs in the answer: its text is still good. Tokens keep their leading space, as
+            # a tokenizer's do, so words are not glued together; no distribution: uniform uncertainty.
+            tokens = re.findall(r"\s*\S+", result.text)
+            ents = [1.0] * len(tokens)
         return GenerationTrace(text=result.text, prompt_tokens=result.prompt_tokens,
                                completion_tokens=result.completion_tokens, seconds=result.seconds,
                                tokens=tokens, entropies=ents)

@@ -106,7 +106,7 @@ class _BoundedDecoder:
         return out
 
 
-class _Watchdog:
+class Watchdog:
     """Shuts the response's socket down at the deadline: a read blocked in recv() returns at once
     (closing the response from another thread would not wake it). A body without Content-Length
     then simply ends, so `fired` is what tells a cut body from a complete one."""
@@ -140,7 +140,7 @@ def _read_capped(resp: httpx.Response, url: str, max_bytes: int, deadline: float
     decoder = _BoundedDecoder(resp.headers.get("content-encoding", ""), url)
     chunks: list[bytes] = []
     size = raw_size = 0
-    watchdog = _Watchdog(resp, deadline)
+    watchdog = Watchdog(resp, deadline)
     try:
         for chunk in resp.iter_raw():
             raw_size += len(chunk)
