@@ -123,8 +123,9 @@ class OpenAICompatLLM(LLM):
         data = self._post({"messages": defuse_messages(messages), **payload})
         seconds = time.perf_counter() - start
         choice = data["choices"][0]
-        usage = data.get("usage") or {}
-        text = (choice.get("message") or {}).get("content") or ""
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        text = message.get("content") if isinstance(message.get("content"), str) else ""
         if self.strip_thinking:  # servers that split reasoning out (reasoning_content) leave none here
             text = strip_thinking(text)
         result = ChatResult(text=text, prompt_tokens=usage.get("prompt_tokens", 0),
