@@ -213,6 +213,8 @@ def chat(
                 sys.stdout.write("\n(stopped)\n")
                 sys.stdout.flush()
             except PlacecellError as exc:  # one failed turn (no documents yet, a model that will not load) is not the session's end
+                if printer.streamed:  # a stream cut mid-answer: end its line before the error and the next prompt
+                    sys.stdout.write("\n")
                 sys.stdout.flush()
                 err_console.print(f"error: {exc}", markup=False)
     console.print("bye", markup=False)
