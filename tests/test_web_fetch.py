@@ -294,3 +294,14 @@ def test_a_cached_page_is_not_served_to_a_run_that_refuses_its_host(tmp_path):
 def test_6to4_addresses_carrying_unsafe_ipv4_are_refused(url):
     with pytest.raises(FetchError, match="6to4"):
         check_url(url)
+
+
+def test_a_cached_page_of_a_host_that_cannot_be_resolved_now_is_served(tmp_path):
+    # offline: the address check cannot resolve the host, which passed it when the page was cached
+    cache = PageCache(tmp_path / "pages.sqlite")
+    page = FetchedPage("http://placecell-test.invalid/a", "http://placecell-test.invalid/a", 200, "text/html", "A",
+                       "Some text.")
+    cache.put(page)
+    assert fetch_page(page.url, cache=cache, robots=RobotsCache()) == page
+    with pytest.raises(FetchError, match="cannot resolve host"):
+        fetch_page("http://placecell-test.invalid/b", cache=cache, robots=RobotsCache())

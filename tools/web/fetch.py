@@ -168,8 +168,15 @@ def fetch_page(
     `timeout` bounds the whole exchange, robots.txt lookups included."""
     allow = tuple(allow_hosts)
     deadline = time.monotonic() + timeout
-    # Before the cache too: a page cached by a run that allowed its host is not served to one that does not.
-    check_url(url, allow)
+    # Before the cache too: a page cached by a run that allowed its host is not served to one that
+    # does not. A host that cannot be resolved now (offline) passed the check when it was cached.
+    try:
+        check_url(url, allow)
+    except FetchError as exc:
+        hit = cache.get(url) if cache is not None and exc.reason.startswith("cannot resolve host") else None
+        if hit is None:
+            raise
+        return hit
     if cache is not None:
         hit = cache.get(url)
         if hit is not None:
