@@ -22,16 +22,15 @@ def make_llm(settings=None, *, model: str | None = None, auto_pull: bool = False
     if s.llm_backend == "openai":
         from placecell.tools.llm.openai_compat import OpenAICompatLLM
 
-        llm = OpenAICompatLLM(s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key,
-                              schema_format=s.llm_schema_format, timeout=s.llm_timeout, n_ctx=s.n_ctx)
-        llm.strip_thinking = s.llm_strip_thinking
-        return llm
-    from placecell.tools import models
-    from placecell.tools.llm.llamacpp import LlamaCppLLM
+        llm: LLM = OpenAICompatLLM(s.llm_base_url, model=s.llm_model, api_key=s.llm_api_key,
+                                   schema_format=s.llm_schema_format, timeout=s.llm_timeout, n_ctx=s.n_ctx)
+    else:
+        from placecell.tools import models
+        from placecell.tools.llm.llamacpp import LlamaCppLLM
 
-    path = models.resolve(model or s.model, s.models_dir, auto_pull=auto_pull)
-    llm = LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path),
-                      extra_buffers=s.llama_extra_buffers)
+        path = models.resolve(model or s.model, s.models_dir, auto_pull=auto_pull)
+        llm = LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path),
+                          extra_buffers=s.llama_extra_buffers)
     llm.strip_thinking = s.llm_strip_thinking
     return llm
 

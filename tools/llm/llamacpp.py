@@ -24,7 +24,7 @@ import numpy as np
 from placecell.errors import ModelError, PlacecellError
 from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, Message, entropy_from_logits
 from placecell.tools.llm.control_tokens import defuse_messages
-from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
+from placecell.tools.llm.thinking import answer_tokens, strip_stream, strip_thinking
 from placecell.tools.llm.usage import record
 
 
@@ -258,10 +258,13 @@ class LlamaCppLLM(LLM):
                               node=node)
 
     def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> Iterator[str]:
+        return strip_stream(self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop, node=node),
+                            self.strip_thinking)
+
+    def _stream(self, messages, *, max_tokens, temperature, stop, node) -> Iterator[str]:
         prompt = self.render(messages)
         n_prompt, max_tokens = self._budget(prompt, max_tokens)
         n_out = 0
-        thinking = ThinkingFilter() if self.strip_thinking else None
         asked = time.perf_counter()
         with self.lock, MachineLock():
             start = time.perf_counter()
@@ -272,13 +275,8 @@ class LlamaCppLLM(LLM):
                 ):
                     piece = chunk["choices"][0]["text"]
                     n_out += 1
-                    if thinking is not None:
-                        piece = thinking.feed(piece)
                     if piece:
                         yield piece
-                tail = thinking.flush() if thinking is not None else ""
-                if tail:
-                    yield tail
             finally:
                 # Runs on normal end, on an early close (Ctrl-C) and on errors alike.
                 record(node, n_prompt, n_out, time.perf_counter() - start, wait_seconds=start - asked)

@@ -19,7 +19,7 @@ import httpx
 from placecell.errors import PlacecellError
 from placecell.tools.llm.base import LLM, ChatResult, GenerationTrace, entropy_from_logprobs
 from placecell.tools.llm.control_tokens import defuse_messages
-from placecell.tools.llm.thinking import ThinkingFilter, answer_tokens, strip_thinking
+from placecell.tools.llm.thinking import answer_tokens, strip_stream, strip_thinking
 from placecell.tools.llm.usage import record
 from placecell.tools.web.transport import Watchdog
 
@@ -63,6 +63,9 @@ class OpenAICompatLLM(LLM):
         self.model_id = f"openai:{self.base_url}:{model}"
         self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
 
+    def _timed_out(self) -> "EndpointError":
+        return EndpointError(f"LLM endpoint {self.base_url} timed out after {self.timeout:g} s (PLACECELL_LLM_TIMEOUT)")
+
     def _post_once(self, payload: dict) -> dict:
         deadline = time.monotonic() + self.timeout
         try:
@@ -75,15 +78,14 @@ class OpenAICompatLLM(LLM):
                     body = resp.read()
                 except httpx.HTTPError:
                     if watchdog.fired:
-                        raise httpx.ReadTimeout("the answer took longer than the timeout") from None
+                        raise self._timed_out() from None
                     raise
                 finally:
                     watchdog.cancel()
-                if watchdog.fired:
-                    raise httpx.ReadTimeout("the answer took longer than the timeout")
+                if watchdog.fired:  # a body without a length, cut by the watchdog, looks complete
+                    raise self._timed_out()
         except httpx.TimeoutException:
-            raise EndpointError(f"LLM endpoint {self.base_url} timed out after {self.timeout:g} s "
-                                "(PLACECELL_LLM_TIMEOUT)", retry=False) from None
+            raise self._timed_out() from None
         except httpx.HTTPError as exc:
             raise EndpointError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}",
                                 retry=isinstance(exc, httpx.ConnectError)) from None
@@ -141,13 +143,16 @@ class OpenAICompatLLM(LLM):
         return self._call(messages, node=node, **payload)[0]
 
     def stream(self, messages, *, max_tokens=512, temperature=0.0, stop=None, node="chat") -> Iterator[str]:
+        return strip_stream(self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop, node=node),
+                            self.strip_thinking)
+
+    def _stream(self, messages, *, max_tokens, temperature, stop, node) -> Iterator[str]:
         payload = {"model": self.model, "messages": defuse_messages(messages), "max_tokens": max_tokens,
                    "temperature": temperature, "stream": True}
         if stop:
             payload["stop"] = stop
         start = time.perf_counter()
         n_out = 0
-        thinking = ThinkingFilter() if self.strip_thinking else None
         try:
             with self.client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as resp:
                 if resp.status_code >= 400:
@@ -168,16 +173,9 @@ class OpenAICompatLLM(LLM):
                                              f"chat completion chunk: {body[:80]!r}") from None
                     if piece:
                         n_out += 1
-                        if thinking is not None:
-                            piece = thinking.feed(piece)
-                    if piece:
                         yield piece
-                tail = thinking.flush() if thinking is not None else ""
-                if tail:
-                    yield tail
         except httpx.TimeoutException:
-            raise PlacecellError(f"LLM endpoint {self.base_url} timed out after {self.timeout:g} s "
-                                 "(PLACECELL_LLM_TIMEOUT)") from None
+            raise self._timed_out() from None
         except httpx.HTTPError as exc:
             raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
         finally:

@@ -6,6 +6,8 @@ removes both forms from every completion, streamed or not."""
 
 from __future__ import annotations
 
+from typing import Iterator
+
 OPEN, CLOSE = "<think>", "</think>"
 
 
@@ -112,16 +114,20 @@ class ThinkingFilter:
         return rest if self._shown_any else rest.lstrip()
 
 
-def strip_stream(pieces, enabled: bool = True):
-    """Yield the chunks of `pieces` with thinking removed."""
-    if not enabled:
-        yield from pieces
-        return
-    flt = ThinkingFilter()
-    for piece in pieces:
-        out = flt.feed(piece)
-        if out:
-            yield out
-    tail = flt.flush()
-    if tail:
-        yield tail
+def strip_stream(pieces: Iterator[str], enabled: bool = True) -> Iterator[str]:
+    """Yield the chunks of `pieces` with thinking removed. Closing this generator (Ctrl-C, a
+    consumer that stops early) closes `pieces` at once, so a backend's own clean-up (usage
+    accounting, releasing the model lock) runs then, not whenever it is garbage-collected."""
+    flt = ThinkingFilter() if enabled else None
+    try:
+        for piece in pieces:
+            shown = flt.feed(piece) if flt is not None else piece
+            if shown:
+                yield shown
+        tail = flt.flush() if flt is not None else ""
+        if tail:
+            yield tail
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()

@@ -27,7 +27,6 @@ def _write_json(path: Path, data: dict) -> None:
     may be a link: the user chose it.)"""
     if path.parent.is_symlink():
         raise ArchiveError(f"web archive folder {path.parent} is a symlink; refusing to write through it", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
     # a fresh name made with O_EXCL, then a rename that replaces a link at `path` instead of following it
     write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
 

@@ -98,8 +98,8 @@ class _BoundedDecoder:
                     out = self._inflater.decompress(data, allowed + 1)
                 except zlib.error:
                     raise FetchError("damaged deflate body", self.url) from None
-            if self._inflater.unconsumed_tail:
-                out += b"?"  # more output is waiting than the cap allows
+            if self._inflater.unconsumed_tail:  # more output is waiting than the cap allows
+                raise _OverCap
         self._fresh = False
         if len(out) > allowed:
             raise _OverCap
