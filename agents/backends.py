@@ -110,6 +110,10 @@ class Backends:
                 path = self.latest_kg_path()
             if self._kg is None or getattr(self._kg, "_path", None) != path:
                 kg = KnowledgeGraph.load(path) if path else KnowledgeGraph()
+                if kg.passage_triples:
+                    # Passages deleted since the graph was saved (an ingest or remove that was cut
+                    # short, or another process's) must not be reached through its paths.
+                    kg = kg.without_passages(set(self.get_registry().ids()))
                 kg._path = path
                 self._kg = kg
             return self._kg

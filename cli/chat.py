@@ -20,7 +20,9 @@ MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:R
 HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
 ANSWER_NODES = {"read", "reply"}  # nodes whose tokens are the answer (QA's reader, the plain reply)
 HELP = """commands:
-  /ingest PATH   add a file, folder or URL (vectors and knowledge graph)
+  /ingest PATH   add a file, folder or URL (vectors and knowledge graph); a file ingested again
+                 replaces what it held
+  /remove PATH   forget a document (a folder: every document under it)
   /sources       list the ingested documents
   /model [NAME]  show the model in use, or switch to another preset or .gguf
   /new           start a new thread
@@ -199,6 +201,8 @@ def chat(
                                   f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
                 elif command == "/sources":
                     _show_sources(backends)
+                elif command == "/remove":
+                    _remove(backends, arg)
                 elif command == "/ingest":
                     if not arg:
                         console.print("usage: /ingest PATH", markup=False)
@@ -250,6 +254,20 @@ def _show_sources(backends) -> None:
         console.print("no documents yet: /ingest PATH", markup=False)
     for title, n in sorted(titles.items()):
         console.print(f"  {title}" + (f" ({n} passages)" if n > 1 else ""), markup=False)
+
+
+def _remove(backends, target: str) -> None:
+    from placecell.agents.ingest.documents import remove_documents
+
+    if not target:
+        console.print("usage: /remove PATH (a file, folder or URL as ingested)", markup=False)
+        return
+    out = remove_documents(backends, [target])
+    if out["unmatched"]:
+        err_console.print(f"error: no stored document matches {target} (see: placecell documents)", markup=False)
+    else:
+        console.print(f"removed {len(out['documents'])} document(s), {out['removed_passages']} passage(s) "
+                      f"({out['passages']} in the store)", markup=False)
 
 
 def _ingest(backends, source: str, *, extract: bool) -> None:

@@ -87,7 +87,8 @@ def ingest(
         raise nothing  # one line that names every problem, not the warnings, a zero summary and it again
     for w in result.get("warnings", []):
         warn(w)
-    summary = {k: result.get(k) for k in ("loaded", "passages", "new_passages", "extracted", "cached", "extraction_failed")}
+    summary = {k: result.get(k) for k in ("loaded", "passages", "new_passages", "removed_passages", "extracted", "cached",
+                                          "extraction_failed")}
     summary.update({"kg": result.get("kg", {}), "seconds": round(seconds, 2),
                     "passages_per_s": round((result.get("extracted") or 0) / seconds, 3) if seconds else 0.0,
                     "warnings": result.get("warnings", [])})
@@ -96,7 +97,9 @@ def ingest(
     else:
         kg = summary["kg"] or {}
         console.print(
-            f"{summary['passages']} passages ({summary['new_passages']} new); extracted {summary['extracted']} "
+            f"{summary['passages']} passages ({summary['new_passages']} new"
+            + (f", {summary['removed_passages']} no longer in their documents removed" if summary["removed_passages"] else "")
+            + f"); extracted {summary['extracted']} "
             f"({summary['cached']} cached, {summary['extraction_failed'] or 0} failed) in {seconds:.1f}s; "
             f"KG: {kg.get('entities', 0)} entities, {kg.get('triples', 0)} triples, {kg.get('aliases', 0)} aliases",
             markup=False)
@@ -112,13 +115,53 @@ def status(as_json: bool = typer.Option(False, "--json"), model: str = MODEL_OPT
     backends = _backends(model, home)
     kg = backends.load_kg()
     size = sum(p.stat().st_size for p in backends.home.rglob("*") if p.is_file()) if backends.home.exists() else 0
-    info = {"home": str(backends.home), "passages": len(backends.get_registry()), "entities": len(kg.entities()),
+    info = {"home": str(backends.home), "documents": len(backends.get_registry().documents()),
+            "passages": len(backends.get_registry()), "entities": len(kg.entities()),
             "triples": kg.n_triples(), "aliases": kg.n_aliases(), "store_bytes": size}
     if as_json:
         print_json(info)
     else:
         for k, v in info.items():
             console.print(f"{k}: {v}", markup=False)
+
+
+@app.command()
+def documents(as_json: bool = typer.Option(False, "--json"), home: str = HOME_OPT) -> None:
+    """The stored documents (files by absolute path, URLs) and their passage counts."""
+    from placecell.agents.ingest.documents import list_documents
+
+    docs = list_documents(_backends(None, home))
+    if as_json:
+        print_json(docs)
+        return
+    if not docs:
+        console.print("no documents yet (run: placecell ingest PATH)", markup=False)
+    for d in docs:
+        gone = "  (file gone: placecell remove it)" if d.get("exists") is False else ""
+        console.print(f"{d['passages']:6d}  {d['document']}{gone}", markup=False)
+
+
+@app.command()
+def remove(
+    targets: list[str] = typer.Argument(..., help="files, folders (every document under them), URLs, or names as "
+                                                  "`placecell documents` lists them"),
+    as_json: bool = typer.Option(False, "--json"),
+    home: str = HOME_OPT,
+) -> None:
+    """Forget documents: their passages, vectors and knowledge-graph triples (no model call).
+
+    A passage another document also holds stays. The extraction cache stays too, so ingesting the
+    same text again costs no LLM call."""
+    from placecell.agents.ingest.documents import remove_documents
+
+    out = remove_documents(_backends(None, home), list(targets))
+    if as_json:
+        print_json(out)
+    elif out["documents"] or not out["unmatched"]:
+        console.print(f"removed {len(out['documents'])} document(s), {out['removed_passages']} passage(s); "
+                      f"{out['passages']} passages in the store", markup=False)
+    if out["unmatched"]:
+        raise InputError("no stored document matches " + ", ".join(out["unmatched"]) + " (see: placecell documents)")
 
 
 @app.command()

@@ -246,3 +246,18 @@ def test_chat_ingests_a_local_url_with_allow_host(tmp_path):
                                  text=True, timeout=300, cwd=tmp_path)
     assert "loopback" in refused.stderr and "added 0 new passages" in refused.stdout
     assert "added 1 new passages" in allowed.stdout and "Traceback" not in allowed.stderr
+
+
+def test_chat_remove_forgets_a_document(tmp_path):
+    import subprocess
+
+    note = tmp_path / "notes.md"
+    note.write_text("The Kettle River feeds Osprey Lake.\n")
+    env = {**os.environ, "PLACECELL_HOME": str(tmp_path / "home"), "PLACECELL_MODEL": "smollm2-135m", "NO_COLOR": "1"}
+    script = f"/ingest {note}\n/remove\n/remove {tmp_path / 'other.md'}\n/remove {note}\n/sources\n/exit\n"
+    proc = subprocess.run([sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--no-extract"],
+                          input=script, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "added 1 new passages" in proc.stdout and "usage: /remove PATH" in proc.stdout
+    assert f"error: no stored document matches {tmp_path / 'other.md'}" in proc.stderr
+    assert "removed 1 document(s), 1 passage(s) (0 in the store)" in proc.stdout
+    assert "no documents yet" in proc.stdout and proc.returncode == 0

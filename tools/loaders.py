@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from placecell.tools.stores.passages import Passage, passage_id
+from placecell.tools.stores.passages import Passage, document_key, passage_id
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -26,6 +26,19 @@ class LoadResult:
     passages: list[Passage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sources: int = 0
+    # document (a file's absolute path, a URL) -> the ids of its passages, in order
+    documents: dict[str, list[str]] = field(default_factory=dict)
+    # documents read in full this time: their stored passages are replaced by these. A file that
+    # is now empty, unreadable or has a bad JSONL line is not complete: what is stored stays.
+    complete: set[str] = field(default_factory=set)
+    folders: list[str] = field(default_factory=list)  # folders walked, as document names
+
+    def add_document(self, document: str, passages: list[Passage], complete: bool) -> None:
+        self.passages.extend(passages)
+        ids = self.documents.setdefault(document, [])
+        ids.extend(p.id for p in passages if p.id not in ids)
+        if complete and passages:
+            self.complete.add(document)
 
 
 def is_url(text: str) -> bool:
@@ -114,7 +127,7 @@ def _pdf_text(path: Path) -> str:
 
 def load_jsonl(path: Path, result: LoadResult) -> None:
     bad: list[int] = []
-    before = len(result.passages)
+    records: list[Passage] = []
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             if not raw.strip():
@@ -131,11 +144,12 @@ def load_jsonl(path: Path, result: LoadResult) -> None:
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # ValueError covers Unicode errors
                 bad.append(lineno)
                 continue
-            result.passages.append(passage)
+            records.append(passage)
+    result.add_document(document_key(path), records, complete=not bad)
     if bad:
         shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
         result.warnings.append(f"{path}: skipped {len(bad)} bad JSONL line(s): {shown}")
-    elif len(result.passages) == before:
+    elif not records:
         result.warnings.append(f"{path}: skipped (empty)")
 
 
@@ -158,7 +172,7 @@ def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
     if not text.strip():
         result.warnings.append(f"{path}: skipped (empty)")
         return
-    result.passages.extend(document_passages(title, text, str(path), max_chars))
+    result.add_document(document_key(path), document_passages(title, text, str(path), max_chars), complete=True)
 
 
 def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout: float, max_bytes: int) -> None:
@@ -187,7 +201,7 @@ def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout:
     if len(kept) < len(passages):
         result.warnings.append(f"{url}: {len(passages) - len(kept)} of {len(passages)} passage(s) not stored: "
                                "they read as instructions to the model (web pages are data, not instructions)")
-    result.passages.extend(kept)
+    result.add_document(url, kept, complete=True)
 
 
 def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), timeout: float = 20.0,
@@ -203,6 +217,7 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
             continue
         path = Path(src).expanduser()
         if path.is_dir():
+            result.folders.append(document_key(path))
             # Hidden files and folders (.git, .venv, editor backups) are not documents: a project's
             # .venv alone holds hundreds of .txt/.md/.html files. Name one to ingest it.
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED

@@ -78,8 +78,13 @@ def _passage_matrix(backends) -> tuple[list[str], np.ndarray]:
 
     def build():
         ids, vecs = backends.get_vectors().all_vectors()
+        stored = registry.ids()
+        wanted = set(stored)
+        if any(pid not in wanted for pid in ids):  # vectors of deleted passages (a cut-short removal)
+            rows = [i for i, pid in enumerate(ids) if pid in wanted]
+            ids, vecs = [ids[i] for i in rows], np.asarray(vecs)[rows]
         known = set(ids)
-        missing = [pid for pid in registry.ids() if pid not in known]
+        missing = [pid for pid in stored if pid not in known]
         if missing:
             rows = registry.get_many(missing)
             extra = backends.get_embedder().embed([rows[pid].text for pid in missing])

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import STOP, emit
+from placecell.agents.ingest.documents import gone_from_folders, sync_knowledge_graphs, sync_vectors
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
 from placecell.errors import InputError, PlacecellError
@@ -49,15 +50,23 @@ def make_nodes(backends: Backends):
         loaded = load_sources(sources, max_chars=ctx.chunk_chars,
                               allow_hosts=list(ctx.allow_hosts) + list(s.allow_hosts),
                               timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes)
-        new = backends.get_registry().add_many(loaded.passages)
-        return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": new,
-                "passages": len(backends.get_registry()), "warnings": loaded.warnings,
+        registry = backends.get_registry()
+        # A document read in full replaces what it held before; one that failed keeps it.
+        stored = registry.store(loaded.passages, loaded.documents, replace=loaded.complete)
+        replaced = sorted(doc for doc in loaded.complete if doc in loaded.documents)
+        gone = gone_from_folders(backends, loaded.folders, set(loaded.documents))
+        notes = [f"{len(gone)} stored document(s) under the folder(s) given are gone from disk and still answer "
+                 f"questions: `placecell remove` them ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''})"] if gone else []
+        return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": stored.new,
+                "removed_passages": len(stored.removed), "documents": len(replaced),
+                "passages": len(registry), "warnings": loaded.warnings + notes,
                 "skipped_inputs": len(loaded.warnings)}
 
     def embed(state: IngestState) -> dict:
         registry, vectors = backends.get_registry(), backends.get_vectors()
         ids = registry.ids()
-        stored = vectors.existing_ids(ids) if ids else set()
+        stored = vectors.ids()
+        sync_vectors(backends, ids)  # the vectors of passages a changed document no longer has
         missing = [pid for pid in ids if pid not in stored]
         if missing:
             rows = registry.get_many(missing)
@@ -108,6 +117,9 @@ def make_nodes(backends: Backends):
 
     def build_kg(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
         ctx = _ctx(runtime)
+        # Every model's graph loses the passages the registry no longer has, with or without
+        # extraction (this model's graph is then rebuilt whole below).
+        sync_knowledge_graphs(backends, set(backends.get_registry().ids()))
         if not ctx.extract:
             return {"kg": {}}
         llm = backends.get_llm()

@@ -37,6 +37,8 @@ class IngestOutput(TypedDict, total=False):
     loaded: int          # passages read from this run's inputs
     passages: int        # passages in the store
     new_passages: int
+    removed_passages: int  # passages deleted: a document read again in full no longer has them
+    documents: int         # documents read in full (their stored passages replaced)
     extracted: int
     extraction_failed: int
     cached: int
@@ -51,6 +53,8 @@ class IngestState(TypedDict, total=False):
     loaded: int
     passages: int
     new_passages: int
+    removed_passages: int
+    documents: int
     extracted: int
     extraction_failed: int
     cached: int

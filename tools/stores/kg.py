@@ -38,6 +38,16 @@ Triple = tuple[str, str, str]
 KG_VERSION = 2
 
 
+def restrict_to_passages(data: dict, keep: set[str]) -> dict:
+    """A saved graph (`to_json` form) without the triples of passages outside `keep`, and without
+    the alias edges of entity names no remaining triple has. The names are kept as they were
+    stored (the version says how they were normalised), so no embedding or LLM call is needed."""
+    passages = {pid: ts for pid, ts in data.get("passages", {}).items() if pid in keep}
+    names = {name for ts in passages.values() for t in ts if len(t) == 3 for name in (t[0], t[2])}
+    aliases = [a for a in data.get("aliases", []) if len(a) == 3 and a[0] in names and a[1] in names]
+    return {**data, "passages": passages, "aliases": aliases}
+
+
 class KnowledgeGraph:
     def __init__(self) -> None:
         self.version = KG_VERSION  # the normalisation the stored names were made with
@@ -155,6 +165,14 @@ class KnowledgeGraph:
             kg.add_passage(pid, ts)
         for u, v, score in data.get("aliases", []):
             kg.g.add_edge(u, v, key="alias", kind="alias", score=score)
+        return kg
+
+    def without_passages(self, keep: set[str]) -> "KnowledgeGraph":
+        """This graph restricted to the passages in `keep` (self when it has no other)."""
+        if set(self.passage_triples) <= keep:
+            return self
+        kg = KnowledgeGraph.from_json(restrict_to_passages(self.to_json(), keep))
+        kg.version = self.version
         return kg
 
     def save(self, path: str | Path) -> None:

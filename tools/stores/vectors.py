@@ -43,11 +43,19 @@ class VectorStore:
                    "embedded again" if not url and ("malformed" in text or "not a database" in text) else "")
             raise PlacecellError(f"vector store at {where} unavailable: {text}{fix}") from None
 
-    def existing_ids(self, ids: list[str]) -> set[str]:
+    def ids(self) -> set[str]:
         found: set[str] = set()
+        offset = 0
+        while True:  # in pages: a Chroma server caps the rows of one answer
+            page = self.collection.get(include=[], limit=5000, offset=offset)["ids"]
+            found.update(page)
+            if len(page) < 5000:
+                return found
+            offset += len(page)
+
+    def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), 500):
-            found.update(self.collection.get(ids=ids[i : i + 500], include=[])["ids"])
-        return found
+            self.collection.delete(ids=ids[i : i + 500])
 
     def upsert(self, ids: list[str], texts: list[str], metadatas: list[dict], vectors: np.ndarray) -> None:
         for i in range(0, len(ids), 256):
