@@ -139,7 +139,7 @@ def chat(
     no_extract: bool = typer.Option(False, "--no-extract", help="/ingest: vectors only, no knowledge graph"),
     web: str = typer.Option("off", "--web", help="recommendation evidence: off | live (ddgs) | local (local web) | replay"),
     web_dir: str = typer.Option("", "--web-dir", help="archive folder for --web replay"),
-    allow_host: list[str] = typer.Option([], "--allow-host", help="/ingest: allow fetching this loopback/private host"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="/ingest: allow fetching this loopback/private host (HOST: any port; HOST:PORT: that port)"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:

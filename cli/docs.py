@@ -50,7 +50,7 @@ MAX_QUESTION_CHARS = 2000
 @app.command()
 def ingest(
     paths: list[str] = typer.Argument(..., help="files, folders, .jsonl corpora or URLs"),
-    allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host (HOST: any port; HOST:PORT: that port)"),
     no_extract: bool = typer.Option(False, "--no-extract", help="vectors only, no LLM knowledge graph"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,

@@ -50,7 +50,7 @@ def recommend(
     data: str = typer.Option("goodbooks_399", "--data", help="catalog: goodbooks_399 | movielens"),
     web: str = typer.Option("live", "--web", help=WEB_HELP),
     web_dir: str = typer.Option(None, "--web-dir", help="archive folder for --web record/replay"),
-    allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host"),
+    allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host (HOST: any port; HOST:PORT: that port)"),
     k: int = typer.Option(5, "--k", help="items per carousel"),
     strategy: str = typer.Option("combined", "--strategy", help="carousel strategy"),
     queries: str = typer.Option("reasoned", "--queries", help="web queries: reasoned (LLM reasoning -> scored keywords) | direct (history titles) | both"),

@@ -41,6 +41,20 @@ def test_ingest_then_rerun_does_no_llm_work(small_model, home, corpus):
     assert status["passages"] == 3 and status["triples"] == first["kg"]["triples"] and status["store_bytes"] > 0
 
 
+def test_an_edited_corpus_is_extracted_once_more_and_its_old_record_leaves_the_kg(small_model, home, corpus, write_jsonl):
+    first = json.loads(run(["ingest", str(corpus), "--json"], home, check=True).stdout)
+    kg_file = next((home / "kg").glob("*.json"))
+    old_ids = set(json.loads(kg_file.read_text())["passages"])
+    edited = [*CORPUS[:2], {"title": "Gary Groth", "text": "Gary Groth is an American editor who co-founded The Comics Journal."}]
+    write_jsonl(corpus, edited)
+    again = json.loads(run(["ingest", str(corpus), "--json"], home, check=True).stdout)
+    assert again["new_passages"] == 1 and again["removed_passages"] == 1 and again["passages"] == 3
+    assert again["extracted"] == 1 and again["cached"] == 2  # the two unchanged records keep their extraction
+    new_ids = set(json.loads(kg_file.read_text())["passages"])
+    assert len(old_ids - new_ids) == 1 and len(new_ids - old_ids) <= 1 and first["kg"]["triples"] > 0
+    assert json.loads(run(["status", "--json"], home, check=True).stdout)["documents"] == 1
+
+
 def test_ask_json_shape_and_citations(small_model, home, corpus):
     run(["ingest", str(corpus), "--no-extract"], home, check=True)
     out = json.loads(run(["ask", "Who co-founded Fantagraphics Books?", "--method", "dense", "--json",

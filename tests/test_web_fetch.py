@@ -86,6 +86,21 @@ def test_unsafe_targets_refused(url, reason):
         fetch_page(url, robots=RobotsCache())
 
 
+def test_an_allowed_host_can_be_limited_to_one_port(server):
+    port = int(server.url("/").split(":")[2].split("/")[0])
+    with pytest.raises(FetchError, match=rf"pass --allow-host 127\.0\.0\.1:{port} to allow it"):
+        check_url(server.url("/good.html"))
+    assert fetch_page(server.url("/good.html"), allow_hosts=[f"127.0.0.1:{port}"], robots=RobotsCache()).status == 200
+    check_url(server.url("/good.html"), allow_hosts=["127.0.0.1"])  # a host alone: every port
+    for other in (f"127.0.0.1:{port + 1}", "127.0.0.1:http", f"localhost:{port}"):
+        with pytest.raises(FetchError, match="loopback"):
+            check_url(server.url("/good.html"), allow_hosts=[other])
+    check_url("http://[::1]:8080/", allow_hosts=["[::1]:8080"])
+    check_url("http://[::1]:9/", allow_hosts=["::1"])
+    with pytest.raises(FetchError, match=r"--allow-host \[::1\]:80 "):
+        check_url("http://[::1]/", allow_hosts=["[::1]:8080"])
+
+
 def test_fetch_error_is_a_placecell_error_with_one_line():
     with pytest.raises(PlacecellError) as info:
         fetch_page("file:///etc/passwd")

@@ -34,10 +34,31 @@ def _normalise_host(host: str) -> str:
     return host.strip().strip("[]").lower().rstrip(".")
 
 
-def host_is_allowed(host: str, allow_hosts: tuple[str, ...] | list[str]) -> bool:
-    """True when `host` is listed in allow_hosts (names compared case-insensitively)."""
+def _allow_entry(entry: str) -> tuple[str, int | None]:
+    """An --allow-host entry as (host, port): `HOST` allows every port, `HOST:PORT` and
+    `[IPV6]:PORT` one port; a bare IPv6 address (`::1`) allows every port."""
+    entry = entry.strip()
+    if entry.startswith("[") and "]:" in entry:
+        host, _, port = entry[1:].partition("]:")
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    else:
+        return _normalise_host(entry), None
+    return _normalise_host(host), int(port) if port.isdigit() else -1  # -1: a bad port matches nothing
+
+
+def host_is_allowed(host: str, allow_hosts: tuple[str, ...] | list[str], port: int | None = None) -> bool:
+    """True when `host` (on `port`) is listed in allow_hosts (names compared case-insensitively)."""
     wanted = _normalise_host(host)
-    return any(_normalise_host(h) == wanted for h in allow_hosts)
+    for entry in allow_hosts:
+        name, allowed_port = _allow_entry(entry)
+        if name == wanted and (allowed_port is None or allowed_port == port):
+            return True
+    return False
+
+
+def _allow_hint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
@@ -107,13 +128,14 @@ def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
         raise FetchError("refused: URL has no host", url)
     if parts.username or parts.password:
         raise FetchError("refused: credentials in the URL", url)
-    if host_is_allowed(host, allow_hosts):
-        return
     port = parts.port or (443 if scheme == "https" else 80)
+    if host_is_allowed(host, allow_hosts, port):
+        return
     for addr in resolve_host(host, port):
         problem = address_problem(ipaddress.ip_address(addr.split("%", 1)[0]))
         if problem:
             raise FetchError(
-                f"refused: {host} resolves to a {problem} ({addr}); pass --allow-host {host} to allow it",
+                f"refused: {host} resolves to a {problem} ({addr}); pass --allow-host {_allow_hint(host, port)} to "
+                "allow it",
                 url,
             )
