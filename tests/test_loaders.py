@@ -119,3 +119,21 @@ def test_hidden_folders_are_not_documents_and_encodings_are_read(tmp_path):
                                                     "windows\nWritten in Notepad as UTF-16."]
     named = load_sources([str(tmp_path / "docs" / ".notes.md")])  # named on purpose: ingested
     assert [p.text for p in named.passages] == [".notes\na private scratch note"]
+
+
+def test_html_files_are_read_in_the_encoding_they_declare(tmp_path):
+    page = '<html><head><meta charset="windows-1252"><title>Caf\u00e9 M\u00fcller</title></head><body><p>{}</p></body></html>'
+    body = "The Caf\u00e9 M\u00fcller was a dance piece by Pina Bausch \u2013 first shown in Wuppertal in 1978. " * 3
+    (tmp_path / "old.html").write_bytes(page.format(body).encode("cp1252"))
+    (tmp_path / "http-equiv.htm").write_bytes(
+        b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"></head>'
+        + "<body><p>{}</p></body></html>".format(body.replace("\u2013", "-")).encode("latin-1"))
+    (tmp_path / "undeclared.html").write_bytes(page.replace(' charset="windows-1252"', "").format(body).encode("cp1252"))
+    (tmp_path / "plain.txt").write_bytes('<meta charset="latin-1"> Caf\u00e9'.encode("latin-1"))
+    res = load_sources([str(tmp_path / n) for n in ("old.html", "http-equiv.htm", "undeclared.html", "plain.txt")])
+    titles = {p.title for p in res.passages}
+    assert titles == {"Caf\u00e9 M\u00fcller", "http-equiv"}
+    assert all("Caf\u00e9 M\u00fcller was a dance piece" in p.text for p in res.passages)
+    assert "Bausch \u2013 first" in next(p.text for p in res.passages if p.title != "http-equiv")
+    assert sorted(w.split(": ", 1)[1] for w in res.warnings) == [
+        "skipped (not UTF-8 text)", "skipped (not UTF-8 text, and no <meta charset> names another encoding)"]

@@ -90,7 +90,24 @@ def document_passages(title: str, text: str, source: str, max_chars: int) -> lis
     return [record_passage(title, chunk, source) for chunk in chunk_text(text, max_chars)]
 
 
-def _read_text_file(path: Path) -> str:
+_DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+
+
+def _declared_charset(data: bytes) -> str | None:
+    """The encoding an HTML file declares in its first 4 KB (`<meta charset>` or http-equiv), if
+    Python knows it."""
+    import codecs
+
+    match = _DECLARED_CHARSET.search(data[:4096])
+    if not match:
+        return None
+    try:
+        return codecs.lookup(match.group(1).decode("ascii")).name
+    except LookupError:
+        return None
+
+
+def _read_text_file(path: Path, html: bool = False) -> str:
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark (Windows editors)
         try:
@@ -102,7 +119,14 @@ def _read_text_file(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")  # a UTF-8 byte-order mark is not part of the text
     except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
+        pass
+    declared = _declared_charset(data) if html else None
+    if declared:  # older pages saved as windows-1252, Shift_JIS, ... say so in a <meta> tag
+        try:
+            return data.decode(declared)
+        except UnicodeDecodeError:
+            raise ValueError(f"not {declared} text, as it declares") from None
+    raise ValueError("not UTF-8 text" + ("" if not html else ", and no <meta charset> names another encoding"))
 
 
 def _html_text(html: str, url: str = "") -> tuple[str, str]:
@@ -162,7 +186,7 @@ def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
         if suffix == ".pdf":
             text, title = _pdf_text(path), path.stem
         elif suffix in HTML_SUFFIXES:
-            title, text = _html_text(_read_text_file(path))  # extract_text returns (title, text)
+            title, text = _html_text(_read_text_file(path, html=True))  # extract_text returns (title, text)
             title = title or path.stem
         else:
             text, title = _read_text_file(path), path.stem
