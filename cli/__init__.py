@@ -7,6 +7,7 @@ never as a traceback.
 from __future__ import annotations
 
 import sys
+import threading
 
 import typer
 
@@ -66,24 +67,52 @@ def _store_failure(exc: Exception) -> str | None:
     return None
 
 
+def _interrupted(threads_before: set) -> None:
+    """Say `interrupted` and exit 130, after the threads this command started have ended or the
+    grace period has passed (`cli.interrupts`; a process that embeds `main`, such as a test run,
+    keeps its own threads)."""
+    import os
+    import time
+
+    from placecell.cli.interrupts import GRACE_SECONDS, say_interrupted
+
+    say_interrupted()
+    deadline = time.monotonic() + GRACE_SECONDS
+    ours = [t for t in threading.enumerate() if t not in threads_before and not t.daemon]
+    for thread in ours:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in ours):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
+    from placecell.cli.interrupts import ctrl_c_handled
+
+    with ctrl_c_handled():  # also while an interrupted command waits for its threads
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     from placecell.errors import PlacecellError
 
     _register_commands()
+    threads_before = set(threading.enumerate())
     try:
         # Without standalone mode, click turns Ctrl-C into Abort and typer returns its exit code (130)
         # instead of raising: a return value that is an exit code must reach the shell.
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
             if code == 130:
-                print("interrupted", file=sys.stderr)
+                _interrupted(threads_before)
             sys.exit(code)
     except PlacecellError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted(threads_before)
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode

@@ -13,7 +13,7 @@ import time
 
 import typer
 
-from placecell.cli import app
+from placecell.cli import app, interrupts
 from placecell.cli.common import console, err_console, settings_from
 
 MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
@@ -125,6 +125,7 @@ def _read_line(prompt: str) -> str | None:
     except EOFError:
         return None
     except KeyboardInterrupt:
+        interrupts.handled()
         sys.stdout.write("\n")
         return ""
 
@@ -150,6 +151,7 @@ def chat(
     from placecell.graphs.chat import build_chat_graph
     from placecell.tools.stores.checkpoints import open_checkpointer
 
+    interrupts.session()  # a Ctrl-C stops the answer, not the session
     if router not in ("llm", "keywords"):
         raise InputError(f"unknown router '{router}' (known: llm, keywords)")
     if web not in ("off", "live", "local", "replay"):
@@ -212,8 +214,10 @@ def chat(
                     console.print(f"unknown command {command}; /help lists them", markup=False)
                 continue
             try:
-                run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
+                with interrupts.step():
+                    run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
             except KeyboardInterrupt:
+                interrupts.handled()
                 sys.stdout.write("\n(stopped)\n")
                 sys.stdout.flush()
             except PlacecellError as exc:  # one failed turn (no documents yet, a model that will not load) is not the session's end
@@ -275,9 +279,11 @@ def _ingest(backends, source: str, *, extract: bool) -> None:
     from placecell.graphs.ingest import build_ingest_graph
 
     try:
-        out = build_ingest_graph(backends).invoke(
-            {"sources": [source]}, context=IngestContext(extract=extract, chunk_chars=backends.settings.chunk_chars))
+        with interrupts.step():
+            out = build_ingest_graph(backends).invoke(
+                {"sources": [source]}, context=IngestContext(extract=extract, chunk_chars=backends.settings.chunk_chars))
     except KeyboardInterrupt:
+        interrupts.handled()
         console.print("(stopped)", markup=False)
         return
     backends.forget_kg()

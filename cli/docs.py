@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,26 +20,6 @@ def _backends(model, home):
     from placecell.agents.backends import Backends
 
     return Backends(settings=settings_from(model=model, home=home))
-
-
-@contextmanager
-def _stop_nodes_on_ctrl_c():
-    """Ctrl-C reaches the main thread only; the nodes run in LangGraph's worker threads, and the
-    stream waits for them. So the handler also tells the extraction loop to stop (agents.events.STOP)."""
-    import signal
-
-    from placecell.agents.events import STOP
-
-    def handler(signum, frame):
-        STOP.set()
-        signal.default_int_handler(signum, frame)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        STOP.clear()
 
 
 # About 500 tokens: with the passages, the path-tracking and reader prompts still fit n_ctx 4096.
@@ -70,7 +49,7 @@ def ingest(
                         TextColumn("{task.fields[rate]:.2f} passages/s"), TimeRemainingColumn(),
                         console=err_console, disable=as_json)
     task = None
-    with progress, _stop_nodes_on_ctrl_c():
+    with progress:  # Ctrl-C: cli.interrupts
         for mode, chunk in graph.stream({"sources": paths}, context=ctx, stream_mode=["custom", "values"]):
             if mode == "values":
                 result = chunk

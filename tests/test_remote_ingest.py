@@ -124,3 +124,92 @@ def test_model_keys_are_file_safe_and_keep_gguf_names():
     assert model_key(sha) == "1d9614638d18024d"  # committed eval caches keep their names
     a, b = model_key("openai:http://127.0.0.1:8080/v1:local"), model_key("openai:http://127.0.0.1:8081/v1:local")
     assert a.startswith("openai-") and a != b and not set(a) & set(":/")
+
+
+class SilentEndpoint:
+    """An endpoint that takes every request and answers none within a test (a server busy with
+    a long answer); `arrived` is set by the first request."""
+
+    def __init__(self):
+        import time
+
+        self.arrived = arrived = threading.Event()
+
+        class Silent(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived.set()
+                time.sleep(120)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _remote_env(tmp_path, endpoint):
+    import os
+
+    return {**os.environ, "PLACECELL_HOME": str(tmp_path / "home"), "PLACECELL_LLM_BACKEND": "openai",
+            "PLACECELL_LLM_BASE_URL": endpoint.url, "PLACECELL_LLM_TIMEOUT": "100", "PLACECELL_LLM_CONCURRENCY": "2",
+            "NO_COLOR": "1"}
+
+
+def test_ctrl_c_does_not_wait_for_a_remote_call_in_flight(tmp_path, write_jsonl):
+    """A remote endpoint that never answers held Ctrl-C for PLACECELL_LLM_TIMEOUT (300 s by
+    default): the extraction thread waits in the HTTP call, and LangGraph waits for it."""
+    import signal
+    import subprocess
+
+    endpoint = SilentEndpoint()
+    env = _remote_env(tmp_path, endpoint)
+    corpus = write_jsonl(tmp_path / "c.jsonl", CORPUS[:2])
+    proc = subprocess.Popen([sys.executable, "-m", "placecell.cli", "ingest", str(corpus)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert endpoint.arrived.wait(120), "no extraction request reached the endpoint"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)  # not the 100 s of the timeout, nor the 120 s of the server
+    finally:
+        proc.kill()
+        endpoint.close()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+    passages = json.loads(subprocess.run([sys.executable, "-m", "placecell.cli", "status", "--json"], env=env,
+                                         capture_output=True, text=True, cwd=tmp_path, check=True).stdout)["passages"]
+    assert passages == 2  # what was stored before the interrupt stays
+
+
+def test_in_chat_a_first_ctrl_c_says_it_is_stopping_and_a_second_quits(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    endpoint = SilentEndpoint()
+    (tmp_path / "notes.md").write_text("The Kettle River feeds Osprey Lake.\n")
+    env = _remote_env(tmp_path, endpoint)
+    subprocess.run([sys.executable, "-m", "placecell.cli", "ingest", str(tmp_path / "notes.md"), "--no-extract"],
+                   env=env, capture_output=True, check=True, cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--method", "dense"],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        proc.stdin.write("What feeds Osprey Lake?\n")
+        proc.stdin.flush()
+        assert endpoint.arrived.wait(120), "no request reached the endpoint"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None  # the session is still there after the first Ctrl-C
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        endpoint.close()
+    assert "(stopping; Ctrl-C again to quit)" in err and err.strip().splitlines()[-1] == "interrupted"
+    assert proc.returncode == 130 and "Traceback" not in err
