@@ -207,7 +207,8 @@ def answer_question(question: str, ctx: QAContext, *, as_json: bool, model: str 
         err_console.print(f"note: {note}", markup=False)
     console.print(f"\n{out['answer'] or '(no answer)'}", markup=False)
     for i, c in enumerate(out["citations"], 1):
-        console.print(f"  [{i}] {c['title']}  ({c['passage_id']})", markup=False)
+        console.print(f"  [{i}] {c['title']}  ({c['passage_id']})" + (f"  {c['source']}" if c.get("source") else ""),
+                      markup=False)
     for p in out["paths"][:3]:
         console.print("  path: " + " ; ".join(" -> ".join(t) for t in p["triples"]), markup=False)
 

@@ -63,7 +63,9 @@ def test_ingest_then_qa_answers_from_the_ingested_file(client, ingested):
         elif part.event == "values":
             final = part.data
     assert updates == ["start", "retrieve", "read"]  # the dense baseline's path through the graph
-    assert final["citations"] == [{"title": "capitol", "passage_id": ingested["capitol"]}]
+    source = final["citations"][0]["source"]
+    assert source.endswith("capitol.txt") and source.startswith("/")  # the file it came from
+    assert final["citations"] == [{"title": "capitol", "passage_id": ingested["capitol"], "source": source}]
     assert final["ranking"][0] == ingested["capitol"] and len(set(final["ranking"])) == len(final["ranking"]) <= 10
     assert isinstance(final["answer"], str) and final["answer"].strip()
     assert final["method"] == "dense" and final["paths"] == []
@@ -102,6 +104,7 @@ def test_chat_on_a_server_thread_replies_then_answers_with_sources(client, inges
     second = client.runs.wait(thread_id, "chat", context=ctx, input={
         "messages": [{"role": "user", "content": "Where is Capitol Records based?"}]})
     assert second["route"] == "qa"
+    assert second["citations"][0].pop("source").endswith("capitol.txt")
     assert second["citations"] == [{"n": 1, "title": "capitol", "passage_id": ingested["capitol"]}]
     assert second["messages"][-1]["content"].endswith(f"Sources:\n[1] capitol ({ingested['capitol']})")
     # the server's checkpointer kept the first turn on the thread

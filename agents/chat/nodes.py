@@ -154,7 +154,7 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
         question = standalone_question(state["messages"])
         out = qa_graph.invoke({"question": question}, context=QAContext(
             method=ctx.method, mode=ctx.mode, top_k=ctx.top_k, max_hop=ctx.max_hop))
-        citations = [{"n": i, "title": c["title"], "passage_id": c["passage_id"]}
+        citations = [{"n": i, "title": c["title"], "passage_id": c["passage_id"], "source": c.get("source", "")}
                      for i, c in enumerate(out.get("citations", []), 1)]
         answer = out.get("answer") or ("I found nothing about that in your documents." if not citations
                                        else "I could not write an answer from these passages.")

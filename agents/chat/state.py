@@ -71,4 +71,4 @@ class ChatState(TypedDict, total=False):
     route: str              # this turn's route
     routed_by: str          # llm | keywords
     question: str           # this turn's standalone question (follow-ups rewritten)
-    citations: list[dict]   # this turn's numbered sources: {"n", "title", "passage_id"}
+    citations: list[dict]   # this turn's numbered sources: {"n", "title", "passage_id", "source"}

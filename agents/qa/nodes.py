@@ -110,7 +110,7 @@ def make_nodes(backends: Backends):
         ctx = _ctx(runtime)
         rows = backends.get_registry().get_many(state.get("ranking", [])[: ctx.top_k])
         passages = [rows[pid] for pid in state.get("ranking", [])[: ctx.top_k] if pid in rows]
-        citations = [{"title": p.title, "passage_id": p.id} for p in passages]
+        citations = [{"title": p.title, "passage_id": p.id, "source": p.source} for p in passages]
         if not ctx.answer or not passages:
             return {"answer": "", "citations": citations}
         from placecell.tools.llm.langchain import PlacecellChatModel

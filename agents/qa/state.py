@@ -86,6 +86,7 @@ class PathItem(TypedDict):
 class Citation(TypedDict):
     title: str
     passage_id: str
+    source: str  # where it was ingested from: a file path, `corpus.jsonl:LINE`, a URL ("" for an app's own)
 
 
 class QAInput(TypedDict):
