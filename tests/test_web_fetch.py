@@ -320,3 +320,31 @@ def test_a_cached_page_of_a_host_that_cannot_be_resolved_now_is_served(tmp_path)
     assert fetch_page(page.url, cache=cache, robots=RobotsCache()) == page
     with pytest.raises(FetchError, match="cannot resolve host"):
         fetch_page("http://placecell-test.invalid/b", cache=cache, robots=RobotsCache())
+
+
+def test_a_public_page_cannot_redirect_into_an_allowed_private_host(monkeypatch):
+    """--allow-host lets the user's own fetches reach a private host; a redirect from a host outside
+    the list (any public page under --web live) gets no such exemption."""
+    import httpx
+
+    from placecell.tools.web import safety
+
+    real_resolve = safety.resolve_host
+    monkeypatch.setattr(safety, "resolve_host",
+                        lambda host, port: ["93.184.216.34"] if host == "public.example" else real_resolve(host, port))
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404, stream=httpx.ByteStream(b""))
+        if request.url.host == "public.example":
+            return httpx.Response(302, headers={"Location": "http://127.0.0.1:8080/admin"})
+        if request.url.path == "/hop":  # an allowed host may redirect within the list
+            return httpx.Response(302, headers={"Location": "http://127.0.0.1:8080/admin"})
+        return httpx.Response(200, headers={"Content-Type": "text/plain"},
+                              stream=httpx.ByteStream(b"private admin page " * 20))
+
+    with httpx.Client(transport=httpx.MockTransport(serve)) as client:
+        with pytest.raises(FetchError, match="loopback"):
+            fetch_page("http://public.example/story", allow_hosts=["127.0.0.1"], client=client, robots=RobotsCache())
+        page = fetch_page("http://127.0.0.1:8080/hop", allow_hosts=["127.0.0.1"], client=client, robots=RobotsCache())
+        assert page.final_url == "http://127.0.0.1:8080/admin" and "private admin page" in page.text

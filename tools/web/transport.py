@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from placecell.tools.web.safety import FetchError, check_url
+from placecell.tools.web.safety import FetchError, check_url, host_is_allowed, parse_url
 
 DEFAULT_USER_AGENT = "placecell/0.1 (local-first research assistant)"
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -186,8 +186,14 @@ def get_capped(
     headers = {"Accept-Encoding": ACCEPT_ENCODING, **({"User-Agent": user_agent} if user_agent else {})}
     seen: set[str] = set()
     current = url
+    exempt = tuple(allow_hosts)
     for hop in range(max_redirects + 1):
-        check_url(current, allow_hosts)
+        check_url(current, exempt)
+        # A host outside the allow list (a public page) cannot send the fetcher into one inside it:
+        # after such a hop, every later hop gets the full address check.
+        parts = parse_url(current)
+        if not host_is_allowed(parts.hostname or "", exempt, parts.port or (443 if parts.scheme == "https" else 80)):
+            exempt = ()
         seen.add(current)
         if before_hop is not None:
             before_hop(current, _remaining(deadline, url))
