@@ -46,6 +46,21 @@ _INSTRUCTION_PATTERNS = [
     r"(?:^|\n)\s*(?:system|assistant)\s*(?:prompt)?\s*:",
     r"<\|?(?:im_start|system|assistant)\|?>",
     r"\bnew\s+instructions?\s*:",
+    # the same orders in other languages (the raw text is searched too, so Cyrillic stays Cyrillic)
+    r"\bignor(?:a|ar|e|en)\s+(?:todas\s+|todos\s+)?(?:las\s+|as\s+|os\s+)?(?:instrucciones|instru[çc][õo]es|indicaciones)\s+"
+    r"(?:anteriores|previas|pr[ée]vias|acima)",
+    r"\bolvida(?:r)?\s+(?:todas\s+)?(?:tus|las)\s+instrucciones",
+    r"\bignor(?:e|er|ez)\s+(?:toutes\s+)?(?:les\s+|vos\s+|tes\s+)?(?:instructions|consignes)\s+"
+    r"(?:pr[ée]c[ée]dentes|ant[ée]rieures|ci-dessus)",
+    r"\boubli(?:e|er|ez)\s+(?:toutes\s+)?(?:tes|vos|les)\s+(?:instructions|consignes)",
+    r"\bignorier(?:e|en|t)?\s+(?:alle\s+)?(?:vorherigen|bisherigen|fr(?:ü|ue)heren|obigen|vorigen)\s+"
+    r"(?:Anweisungen|Instruktionen|Befehle|Vorgaben)",
+    r"\bvergiss\s+(?:alle\s+)?(?:deine\s+|die\s+)?(?:vorherigen\s+|bisherigen\s+)?(?:Anweisungen|Instruktionen)",
+    r"\bignora\s+(?:tutte\s+)?(?:le\s+)?istruzioni\s+(?:precedenti|sopra)",
+    r"\b(?:игнорируй|игнорируйте|проигнорируй|забудь|забудьте)\s+(?:все\s+)?(?:предыдущие\s+|прежние\s+|свои\s+)?"
+    r"(?:инструкции|указания)",
+    r"(?:忽略|无视|忽視|無視)(?:之前|以上|上面|先前|前面|所有)(?:的)?(?:所有)?(?:指令|指示|说明|說明|提示)",
+    r"(?:以前|前|上記)の(?:すべての)?(?:指示|命令)を(?:すべて)?無視",
 ]
 _INSTRUCTION = re.compile("|".join(_INSTRUCTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
 
