@@ -170,6 +170,7 @@ def chat(
                               web=web, web_dir=web_dir)
         thread = thread or _new_thread_name()
         printer = _Printer()
+        failed = 0
         turns = len(graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", []))
         console.print(f"thread {thread}" + (f" (resumed, {turns} messages)" if turns else "") + "; /help for commands",
                       markup=False)
@@ -192,6 +193,7 @@ def chat(
                     console.print(f"thread {thread}", markup=False)
                 elif command == "/model" and arg:
                     if not _model_usable(settings, arg):
+                        failed += 1
                         continue
                     settings = settings_from(model=arg, home=home, **extra)
                     backends = Backends(settings=settings)
@@ -204,7 +206,7 @@ def chat(
                 elif command == "/sources":
                     _show_sources(backends)
                 elif command == "/remove":
-                    _remove(backends, arg)
+                    failed += not _remove(backends, arg)
                 elif command == "/ingest":
                     if not arg:
                         console.print("usage: /ingest PATH", markup=False)
@@ -225,7 +227,10 @@ def chat(
                     sys.stdout.write("\n")
                 sys.stdout.flush()
                 err_console.print(f"error: {exc}", markup=False)
+                failed += 1
     console.print("bye", markup=False)
+    if failed and not sys.stdin.isatty():  # a script fed the session: it must see that some of it failed
+        raise PlacecellError(f"{failed} of the session's turns and commands failed, see the errors above")
 
 
 def _model_usable(settings, spec: str) -> bool:
@@ -260,18 +265,19 @@ def _show_sources(backends) -> None:
         console.print(f"  {title}" + (f" ({n} passages)" if n > 1 else ""), markup=False)
 
 
-def _remove(backends, target: str) -> None:
+def _remove(backends, target: str) -> bool:
     from placecell.agents.ingest.documents import remove_documents
 
     if not target:
         console.print("usage: /remove PATH (a file, folder or URL as ingested)", markup=False)
-        return
+        return True
     out = remove_documents(backends, [target])
     if out["unmatched"]:
         err_console.print(f"error: no stored document matches {target} (see: placecell documents)", markup=False)
-    else:
-        console.print(f"removed {len(out['documents'])} document(s), {out['removed_passages']} passage(s) "
-                      f"({out['passages']} in the store)", markup=False)
+        return False
+    console.print(f"removed {len(out['documents'])} document(s), {out['removed_passages']} passage(s) "
+                  f"({out['passages']} in the store)", markup=False)
+    return True
 
 
 def _ingest(backends, source: str, *, extract: bool) -> None:
