@@ -31,6 +31,8 @@ def ingest(
     paths: list[str] = typer.Argument(..., help="files, folders, .jsonl corpora or URLs"),
     allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host (HOST: any port; HOST:PORT: that port)"),
     no_extract: bool = typer.Option(False, "--no-extract", help="vectors only, no LLM knowledge graph"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="text/HTML files that are not UTF-8: read them as this "
+                                 "codec (cp1252, latin-1, shift_jis, ...); utf-8 skips them, named"),
     as_json: bool = typer.Option(False, "--json"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
@@ -41,7 +43,7 @@ def ingest(
 
     backends = _backends(model, home)
     graph = build_ingest_graph(backends)
-    ctx = IngestContext(allow_hosts=list(allow_host), extract=not no_extract,
+    ctx = IngestContext(allow_hosts=list(allow_host), extract=not no_extract, encoding=encoding,
                         chunk_chars=backends.settings.chunk_chars)
     start = time.perf_counter()
     result: dict = {}
@@ -55,6 +57,8 @@ def ingest(
                 result = chunk
             elif chunk.get("event") == "ingest_wait":
                 err_console.print(f"waiting for another ingest of this home to finish ({chunk['lock']})", markup=False)
+            elif chunk.get("event") == "documents_wait":
+                err_console.print(f"waiting for another ingest or remove of this home ({chunk['lock']})", markup=False)
             elif chunk.get("event") == "extract_start" and chunk["total"]:
                 task = progress.add_task("extract", total=chunk["total"], rate=0.0)
             elif chunk.get("event") == "extract" and task is not None:
@@ -243,6 +247,6 @@ def demo(model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
     corpus = resources.files("placecell.tools") / "assets" / "demo" / "corpus.jsonl"
     with resources.as_file(corpus) as path:
         console.print(f"ingesting the demo corpus ({path})", markup=False)
-        ingest([str(path)], allow_host=[], no_extract=False, as_json=False, model=model, home=home)
+        ingest([str(path)], allow_host=[], no_extract=False, encoding="utf-8", as_json=False, model=model, home=home)
     console.print(f"\nQ: {DEMO_QUESTION}", markup=False)
     answer_question(DEMO_QUESTION, QAContext(), as_json=False, model=model, home=home)

@@ -192,3 +192,60 @@ def test_reading_after_a_cut_short_removal_never_reaches_deleted_passages(tmp_pa
     assert sync_vectors(fresh, fresh.get_registry().ids()) == 1
     assert sync_knowledge_graphs(fresh, set(fresh.get_registry().ids())) == 1
     assert list(json.loads((home / "kg" / "m.json").read_text())["passages"]) == [ids["b"]]
+
+
+def test_a_remove_while_an_ingest_embeds_is_not_undone(tmp_path):
+    """An ingest embeds outside the home's documents lock (the slow part); a document removed in
+    that time must not get its vectors written back when the ingest stores them."""
+    from placecell.agents.backends import Backends
+    from placecell.agents.ingest.documents import remove_documents
+    from placecell.agents.ingest.state import IngestContext
+    from placecell.graphs.ingest import build_ingest_graph
+    from placecell.settings import Settings
+
+    home = tmp_path / "home"
+    (tmp_path / "a.md").write_text("Alpha is a town in Norway.\n")
+    (tmp_path / "c.md").write_text("Gamma is a cat owned by Delta.\n")
+    assert run_cli(["ingest", str(tmp_path / "a.md"), "--no-extract", "--home", str(home)]) == 0
+    backends = Backends(settings=Settings(home=home))
+    real_embed, removed = backends.get_embedder().embed, []
+
+    def embed_while_someone_removes(texts):
+        if any("Gamma" in t for t in texts) and not removed:
+            removed.append(remove_documents(Backends(settings=Settings(home=home)), [str(tmp_path / "c.md")]))
+        return real_embed(texts)
+
+    backends.embedder.embed = embed_while_someone_removes
+    out = build_ingest_graph(backends).invoke({"sources": [str(tmp_path / "c.md")]},
+                                              context=IngestContext(extract=False))
+    assert out["new_passages"] == 1
+    assert removed and removed[0]["removed_passages"] == 1
+    _, texts, vector_ids = _home_state(home)
+    assert texts == {"a\nAlpha is a town in Norway."}
+    assert vector_ids == set(Backends(settings=Settings(home=home)).get_registry().ids())
+
+
+def test_remove_waits_for_the_homes_documents_lock(tmp_path):
+    import threading
+
+    from placecell.agents.backends import Backends
+    from placecell.agents.ingest.documents import remove_documents
+    from placecell.settings import Settings
+    from placecell.tools.stores.filelock import exclusive
+
+    home = tmp_path / "home"
+    (tmp_path / "a.md").write_text("Alpha is a town in Norway.\n")
+    assert run_cli(["ingest", str(tmp_path / "a.md"), "--no-extract", "--home", str(home)]) == 0
+    finished = threading.Event()
+
+    def remove():
+        if remove_documents(Backends(settings=Settings(home=home)), [str(tmp_path / "a.md")])["removed_passages"] == 1:
+            finished.set()
+
+    with exclusive(home / "documents.lock"):  # as an ingest storing passages holds it
+        worker = threading.Thread(target=remove)
+        worker.start()
+        assert not finished.wait(1.0)  # waiting, not failing or going ahead
+    worker.join(60)
+    assert finished.is_set()
+    assert _home_state(home)[1:] == (set(), set())

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from placecell.tools.loaders import chunk_text, load_sources
 
 
@@ -135,5 +139,38 @@ def test_html_files_are_read_in_the_encoding_they_declare(tmp_path):
     assert titles == {"Caf\u00e9 M\u00fcller", "http-equiv"}
     assert all("Caf\u00e9 M\u00fcller was a dance piece" in p.text for p in res.passages)
     assert "Bausch \u2013 first" in next(p.text for p in res.passages if p.title != "http-equiv")
+    hint = ": --encoding NAME (cp1252, latin-1, ...) reads it)"
     assert sorted(w.split(": ", 1)[1] for w in res.warnings) == [
-        "skipped (not UTF-8 text)", "skipped (not UTF-8 text, and no <meta charset> names another encoding)"]
+        "skipped (not UTF-8 text, and no <meta charset> names another encoding" + hint, "skipped (not UTF-8 text" + hint]
+
+
+def test_text_files_that_are_not_utf8_are_read_in_the_encoding_the_user_names(tmp_path, capsys):
+    from placecell.tools.loaders import check_encoding
+
+    text = ("Caf\u00e9 M\u00fcller is a dance piece by Pina Bausch \u2013 first performed in Wuppertal in 1978. "
+            "Its set is a caf\u00e9 full of chairs that the dancers push aside.\n")
+    (tmp_path / "win.txt").write_bytes(text.encode("cp1252"))
+    (tmp_path / "ok.md").write_text("Plain UTF-8 stays as it is: na\u00efve.\n", encoding="utf-8")
+    files = [str(tmp_path / "win.txt"), str(tmp_path / "ok.md")]
+    named = load_sources(files, encoding="cp1252")
+    assert sorted(p.text for p in named.passages) == ["ok\nPlain UTF-8 stays as it is: na\u00efve.", "win\n" + text.strip()]
+    assert named.warnings == []
+    # a codec that cannot decode it is a skip that names both, not replacement characters
+    (tmp_path / "sjis.txt").write_bytes(b"\x81\x40\x82\xa0")
+    ascii_only = load_sources([str(tmp_path / "sjis.txt")], encoding="ascii")
+    assert ascii_only.passages == [] and "neither UTF-8 nor ascii text (byte 0)" in ascii_only.warnings[0]
+    with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
+        check_encoding("klingon")
+
+    from placecell.cli import main
+
+    home = tmp_path / "home"
+    for args, code in ((["--encoding", "klingon"], 2), ([], 2), (["--encoding", "windows-1252", "--json"], 0)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["ingest", str(tmp_path / "win.txt"), "--no-extract", "--home", str(home), *args])
+            raise SystemExit(0)
+        assert exit_info.value.code == code
+    captured = capsys.readouterr()
+    assert "error: unknown encoding 'klingon'" in captured.err and "Traceback" not in captured.err
+    assert "win.txt: skipped (not UTF-8 text: --encoding NAME" in captured.err
+    assert json.loads(captured.out)["passages"] == 1

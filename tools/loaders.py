@@ -107,7 +107,25 @@ def _declared_charset(data: bytes) -> str | None:
         return None
 
 
-def _read_text_file(path: Path, html: bool = False) -> str:
+def check_encoding(encoding: str) -> str:
+    """`utf-8` (the default: UTF-8, or UTF-16 with its byte-order mark) or a codec Python knows;
+    raises ValueError naming the problem."""
+    import codecs
+
+    if encoding == "utf-8":
+        return encoding
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r} (give a codec name such as cp1252, latin-1 or "
+                         "shift_jis)") from None
+
+
+def _read_text_file(path: Path, html: bool = False, encoding: str = "utf-8") -> str:
+    """A text file's text. UTF-8 first, always (most files of a folder are); a file that is not
+    UTF-8 is read in what an HTML file declares, else in `encoding` when the user named one.
+    Never guessed (charset detection reads short Western text as Baltic or Cyrillic codepages)
+    and never silently with replacement characters."""
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark (Windows editors)
         try:
@@ -126,7 +144,13 @@ def _read_text_file(path: Path, html: bool = False) -> str:
             return data.decode(declared)
         except UnicodeDecodeError:
             raise ValueError(f"not {declared} text, as it declares") from None
-    raise ValueError("not UTF-8 text" + ("" if not html else ", and no <meta charset> names another encoding"))
+    if encoding != "utf-8":
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"neither UTF-8 nor {encoding} text (byte {exc.start})") from None
+    raise ValueError("not UTF-8 text" + ("" if not html else ", and no <meta charset> names another encoding")
+                     + ": --encoding NAME (cp1252, latin-1, ...) reads it")
 
 
 def _html_text(html: str, url: str = "") -> tuple[str, str]:
@@ -177,7 +201,7 @@ def load_jsonl(path: Path, result: LoadResult) -> None:
         result.warnings.append(f"{path}: skipped (empty)")
 
 
-def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
+def load_file(path: Path, result: LoadResult, max_chars: int, encoding: str = "utf-8") -> None:
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
@@ -186,10 +210,10 @@ def load_file(path: Path, result: LoadResult, max_chars: int) -> None:
         if suffix == ".pdf":
             text, title = _pdf_text(path), path.stem
         elif suffix in HTML_SUFFIXES:
-            title, text = _html_text(_read_text_file(path, html=True))  # extract_text returns (title, text)
+            title, text = _html_text(_read_text_file(path, True, encoding))  # returns (title, text)
             title = title or path.stem
         else:
-            text, title = _read_text_file(path), path.stem
+            text, title = _read_text_file(path, False, encoding), path.stem
     except (ValueError, OSError) as exc:
         result.warnings.append(f"{path}: skipped ({exc})")
         return
@@ -229,7 +253,9 @@ def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout:
 
 
 def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), timeout: float = 20.0,
-                 max_bytes: int = 5_000_000) -> LoadResult:
+                 max_bytes: int = 5_000_000, encoding: str = "utf-8") -> LoadResult:
+    """`encoding`: for text and HTML files that are not UTF-8 (see `_read_text_file`)."""
+    encoding = check_encoding(encoding)
     result = LoadResult()
     for src in sources:
         result.sources += 1
@@ -249,12 +275,12 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
             if not files:
                 result.warnings.append(f"{path}: no supported files ({', '.join(sorted(SUPPORTED))})")
             for f in files:
-                load_file(f, result, max_chars)
+                load_file(f, result, max_chars, encoding)
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED:
                 result.warnings.append(f"{path}: skipped (unsupported type {path.suffix or 'none'})")
             else:
-                load_file(path, result, max_chars)
+                load_file(path, result, max_chars, encoding)
         else:
             result.warnings.append(f"{path}: not found")
     # Same content twice (two files, or a repeated record) is one passage.

@@ -14,9 +14,28 @@ import os
 from pathlib import Path
 
 from placecell.agents.backends import Backends
+from placecell.agents.events import STOP, emit
+from placecell.errors import PlacecellError
 from placecell.tools.stores.atomic import write_json_atomic
+from placecell.tools.stores.filelock import exclusive
 from placecell.tools.stores.kg import restrict_to_passages
 from placecell.tools.stores.passages import document_key
+
+
+def _raise_if_stopped() -> None:
+    if STOP.is_set():
+        raise PlacecellError("interrupted while waiting for another ingest or remove of this home", 130)
+
+
+def documents_changing(backends: Backends):
+    """The home's stored documents change in one process at a time. Without it, a `remove` that
+    ran while an ingest was between reading the registry and writing vectors or a knowledge graph
+    had its passages written back (reads filter them out, but the files kept them until the next
+    ingest or remove). Held briefly: around a registry write and each derived store's sync, never
+    around LLM extraction, so a remove waits seconds, not the length of an ingest."""
+    lock = backends.home / "documents.lock"
+    return exclusive(lock, while_waiting=_raise_if_stopped,
+                     on_wait=lambda: emit({"event": "documents_wait", "lock": str(lock)}))
 
 
 def sync_vectors(backends: Backends, passage_ids: list[str]) -> int:
@@ -65,15 +84,16 @@ def remove_documents(backends: Backends, targets: list[str]) -> dict:
     registry = backends.get_registry()
     documents: list[str] = []
     unmatched: list[str] = []
-    for target in targets:
-        found = registry.matching_documents(target) or registry.matching_documents(document_key(target))
-        documents += [doc for doc in found if doc not in documents]
-        if not found:
-            unmatched.append(target)
-    removed = registry.remove_documents(documents) if documents else []
-    ids = registry.ids()
-    sync_vectors(backends, ids)
-    sync_knowledge_graphs(backends, set(ids))
+    with documents_changing(backends):
+        for target in targets:
+            found = registry.matching_documents(target) or registry.matching_documents(document_key(target))
+            documents += [doc for doc in found if doc not in documents]
+            if not found:
+                unmatched.append(target)
+        removed = registry.remove_documents(documents) if documents else []
+        ids = registry.ids()
+        sync_vectors(backends, ids)
+        sync_knowledge_graphs(backends, set(ids))
     return {"documents": documents, "removed_passages": len(removed), "passages": len(ids), "unmatched": unmatched}
 
 

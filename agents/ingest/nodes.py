@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import STOP, emit
-from placecell.agents.ingest.documents import gone_from_folders, sync_knowledge_graphs, sync_vectors
+from placecell.agents.ingest.documents import documents_changing, gone_from_folders, sync_knowledge_graphs, sync_vectors
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
 from placecell.errors import InputError, PlacecellError
@@ -49,12 +49,13 @@ def make_nodes(backends: Backends):
             raise InputError("input 'sources' is empty: give files, folders, .jsonl corpora or URLs")
         loaded = load_sources(sources, max_chars=ctx.chunk_chars,
                               allow_hosts=list(ctx.allow_hosts) + list(s.allow_hosts),
-                              timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes)
+                              timeout=s.fetch_timeout, max_bytes=s.fetch_max_bytes, encoding=ctx.encoding)
         registry = backends.get_registry()
-        # A document read in full replaces what it held before; one that failed keeps it.
-        stored = registry.store(loaded.passages, loaded.documents, replace=loaded.complete)
+        with documents_changing(backends):
+            # A document read in full replaces what it held before; one that failed keeps it.
+            stored = registry.store(loaded.passages, loaded.documents, replace=loaded.complete)
+            gone = gone_from_folders(backends, loaded.folders, set(loaded.documents))
         replaced = sorted(doc for doc in loaded.complete if doc in loaded.documents)
-        gone = gone_from_folders(backends, loaded.folders, set(loaded.documents))
         notes = [f"{len(gone)} stored document(s) under the folder(s) given are gone from disk and still answer "
                  f"questions: `placecell remove` them ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''})"] if gone else []
         return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": stored.new,
@@ -64,16 +65,24 @@ def make_nodes(backends: Backends):
 
     def embed(state: IngestState) -> dict:
         registry, vectors = backends.get_registry(), backends.get_vectors()
-        ids = registry.ids()
-        stored = vectors.ids()
-        sync_vectors(backends, ids)  # the vectors of passages a changed document no longer has
-        missing = [pid for pid in ids if pid not in stored]
+        with documents_changing(backends):
+            ids = registry.ids()
+            stored = vectors.ids()
+            sync_vectors(backends, ids)  # the vectors of passages a changed document no longer has
+            missing = [pid for pid in ids if pid not in stored]
+            rows = registry.get_many(missing) if missing else {}
         if missing:
-            rows = registry.get_many(missing)
-            todo = [rows[i] for i in missing]
+            # Embedding is outside the lock (it is the slow part); a passage removed meanwhile
+            # is not written back.
+            todo = [rows[i] for i in missing if i in rows]
             vecs = backends.get_embedder().embed([p.text for p in todo])
-            vectors.upsert([p.id for p in todo], [p.text for p in todo],
-                           [{"title": p.title, "source": p.source} for p in todo], vecs)
+            with documents_changing(backends):
+                still = set(registry.ids())
+                keep = [n for n, p in enumerate(todo) if p.id in still]
+                if keep:
+                    kept = [todo[n] for n in keep]
+                    vectors.upsert([p.id for p in kept], [p.text for p in kept],
+                                   [{"title": p.title, "source": p.source} for p in kept], vecs[keep])
         return {}
 
     def extract(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
@@ -119,7 +128,8 @@ def make_nodes(backends: Backends):
         ctx = _ctx(runtime)
         # Every model's graph loses the passages the registry no longer has, with or without
         # extraction (this model's graph is then rebuilt whole below).
-        sync_knowledge_graphs(backends, set(backends.get_registry().ids()))
+        with documents_changing(backends):
+            sync_knowledge_graphs(backends, set(backends.get_registry().ids()))
         if not ctx.extract:
             return {"kg": {}}
         llm = backends.get_llm()
@@ -137,7 +147,9 @@ def make_nodes(backends: Backends):
         aliases = kg.add_aliases(backends.get_embedder().embed, threshold=ctx.alias_threshold)
         if ctx.alias_containment:
             aliases += kg.add_containment_aliases()
-        kg.save(backends.kg_path(llm.model_id))
+        with documents_changing(backends):  # a passage removed while the graph was built stays removed
+            kg = kg.without_passages(set(backends.get_registry().ids()))
+            kg.save(backends.kg_path(llm.model_id))
         backends.forget_kg()
         warnings = []
         if kg.n_triples() == 0 and len(backends.get_registry()):

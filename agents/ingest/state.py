@@ -16,6 +16,9 @@ class IngestContext:
     chunk_chars: int = field(default=1200, metadata={"description": "max characters per file/page passage"})
     allow_hosts: list[str] = field(default_factory=list, metadata={
         "description": "hosts URL fetches may reach although loopback/private (e.g. 127.0.0.1)"})
+    encoding: str = field(default="utf-8", metadata={
+        "description": "text and HTML files that are not UTF-8: read them in this codec (cp1252, latin-1, "
+                       "...); utf-8 skips them, named"})
     extract: bool = field(default=True, metadata={"description": "run LLM triple extraction (the KG)"})
     alias_threshold: float = field(default=0.8, metadata={"description": "cosine for alias edges"})
     alias_containment: bool = field(default=False, metadata={
@@ -26,7 +29,20 @@ class IngestContext:
 
         checks.integer(self, "chunk_chars", 100)  # 0 or less never ends a chunk
         checks.string_list(self, "allow_hosts")
+        self._check_encoding()
         checks.number(self, "alias_threshold", 0.0, 1.0)
+
+
+    def _check_encoding(self) -> None:
+        from placecell.errors import InputError
+        from placecell.tools.loaders import check_encoding
+
+        if not isinstance(self.encoding, str):
+            raise InputError(f"encoding must be a string, not {self.encoding!r}"[:200])
+        try:
+            check_encoding(self.encoding)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
 
 class IngestInput(TypedDict):
