@@ -46,6 +46,19 @@ def string_list(obj: Any, name: str) -> None:
         raise InputError(f"{name} must be a list of strings, not {value!r}"[:200])
 
 
+def encoding(obj: Any, name: str) -> None:
+    """A text codec Python knows (`utf-8`, `cp1252`, `latin-1`, ...)."""
+    from placecell.tools.loaders import check_encoding
+
+    value = getattr(obj, name)
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be a codec name, not {value!r}"[:200])
+    try:
+        check_encoding(value)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def text_input(state: dict, key: str, *, required: bool) -> str:
     """A graph input that must be text (a question, likes)."""
     value = state.get(key)
@@ -55,7 +68,18 @@ def text_input(state: dict, key: str, *, required: bool) -> str:
         raise InputError(f"input '{key}' must be text, not {type(value).__name__}")
     if required and not value.strip():
         raise InputError(f"input '{key}' is empty")
+    require_utf8(value, f"input '{key}'")
     return value
+
+
+def require_utf8(text: str, what: str) -> None:
+    """Refuse text holding lone surrogates: bytes that were not UTF-8 (a terminal or pipe in
+    another encoding, an odd file name) arrive that way and fail much later, in a cache key or
+    a SQLite write, as a traceback."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text (character {exc.start}); use a UTF-8 terminal or file") from None
 
 
 def list_input(state: dict, key: str, item_type: type, what: str) -> list:

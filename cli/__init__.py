@@ -50,21 +50,54 @@ def _click_errors() -> tuple[type[Exception], ...]:
     return (click.ClickException, VendoredClickException)
 
 
-def _store_failure(exc: Exception) -> str | None:
+def store_failure(exc: Exception) -> str | None:
     """One line for a store that cannot be read or written (SQLite files under PLACECELL_HOME, the
-    Chroma store): a full disk or a damaged file, which a traceback would only hide."""
+    Chroma store): a full disk, a read-only home or a damaged file, which a traceback would only hide."""
     import sqlite3
 
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, sqlite3.DatabaseError):
         if "full" in text or "I/O" in text:
             return f"cannot write the store under PLACECELL_HOME (sqlite: {text}); free space and rerun"
+        if "unable to open" in text or "readonly" in text:  # not damage: telling the user to delete would lose data
+            return (f"cannot open or write a store file under PLACECELL_HOME (sqlite: {text}); check that the "
+                    "folder is writable (not a read-only mount, owned by you)")
+        damaged = _damaged_sqlite_files()
+        advice = {"passages.sqlite": "delete it and rerun `placecell ingest` with the same files (extractions "
+                                     "come from the cache)",
+                  "chat.sqlite": "it holds only the chat threads: move it away to start without them"}
+        if damaged:
+            return "; ".join(f"{path} is damaged (sqlite: {text}); "
+                             + advice.get(path.name, "it is a cache: delete it, it is rebuilt") for path in damaged)
         return (f"a store file under PLACECELL_HOME is damaged (sqlite: {text}); files under cache/ can be "
                 "deleted (they are rebuilt); a damaged passages.sqlite: delete it and rerun `placecell ingest` "
                 "with the same files (extractions come from the cache)")
     if type(exc).__module__.startswith("chromadb"):
         return f"the vector store failed ({type(exc).__name__}: {text}); a full disk or a damaged chroma/ folder"
     return None
+
+
+def _damaged_sqlite_files() -> list:
+    """The SQLite files under PLACECELL_HOME that SQLite cannot read (read-only, nothing changed)."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        from placecell.settings import get_settings
+
+        home = get_settings().data_dir
+        files = sorted([*home.glob("*.sqlite"), *(home / "cache").glob("*.sqlite")])
+    except Exception:  # naming the file is a courtesy: the generic message still stands
+        return []
+    damaged = []
+    for path in files:
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                damaged.append(path)
+    return damaged
 
 
 def _interrupted(threads_before: set) -> None:
@@ -134,7 +167,7 @@ def _main(argv: list[str] | None) -> None:
                 isinstance(exc, OSError) and exc.errno == 30):  # 30: read-only file system
             print(f"error: cannot write {exc.filename}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
             sys.exit(1)
-        message = _store_failure(exc)
+        message = store_failure(exc)
         if message:
             print(f"error: {message}", file=sys.stderr)
             sys.exit(1)

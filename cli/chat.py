@@ -8,6 +8,7 @@ routing show as they happen (`custom` mode). Ctrl-C stops the current answer, no
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 
@@ -21,11 +22,11 @@ HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
 ANSWER_NODES = {"read", "reply"}  # nodes whose tokens are the answer (QA's reader, the plain reply)
 HELP = """commands:
   /ingest PATH   add a file, folder or URL (vectors and knowledge graph); a file ingested again
-                 replaces what it held
+                 replaces what it held; files that are not UTF-8 need chat --encoding NAME
   /remove PATH   forget a document (a folder: every document under it)
   /sources       list the ingested documents
   /model [NAME]  show the model in use, or switch to another preset or .gguf
-  /new           start a new thread
+  /new [NAME]    start a new thread (named, or a fresh name)
   /help          this help
   /exit          leave (Ctrl-D too); Ctrl-C stops the current answer
 anything else is sent to the router: questions about your documents, recommendation requests,
@@ -50,7 +51,7 @@ def threads(model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
     if not found:
         console.print("no threads yet", markup=False)
     for name, _ in found:
-        console.print(name, markup=False)
+        console.print(name if name.isprintable() else ascii(name), markup=False)  # names saved before they were checked
 
 
 class _Printer:
@@ -138,6 +139,8 @@ def chat(
     top_k: int = typer.Option(5, "--top-k", min=1, max=20),
     max_hop: int = typer.Option(2, "--max-hop", min=1, max=5),
     no_extract: bool = typer.Option(False, "--no-extract", help="/ingest: vectors only, no knowledge graph"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="/ingest: read text/HTML files that are not UTF-8 "
+                                 "as this codec (cp1252, latin-1, ...)"),
     web: str = typer.Option("off", "--web", help="recommendation evidence: off | live (ddgs) | local (local web) | replay"),
     web_dir: str = typer.Option("", "--web-dir", help="archive folder for --web replay"),
     allow_host: list[str] = typer.Option([], "--allow-host", help="/ingest: allow fetching this loopback/private host (HOST: any port; HOST:PORT: that port)"),
@@ -147,9 +150,11 @@ def chat(
     """Chat with your documents: questions, recommendations and ingestion in one conversation."""
     from placecell.agents.backends import Backends
     from placecell.agents.chat.state import ChatContext
+    from placecell.agents.checks import require_utf8
+    from placecell.cli import store_failure
     from placecell.errors import InputError, PlacecellError
     from placecell.graphs.chat import build_chat_graph
-    from placecell.tools.stores.checkpoints import open_checkpointer
+    from placecell.tools.stores.checkpoints import check_thread_name, open_checkpointer
 
     interrupts.session()  # a Ctrl-C stops the answer, not the session
     if router not in ("llm", "keywords"):
@@ -167,8 +172,8 @@ def chat(
     with open_checkpointer(settings) as saver:  # SQLite, or Postgres with PLACECELL_CHECKPOINT_URL
         graph = build_chat_graph(backends, checkpointer=saver)
         context = ChatContext(router=router, method=method, top_k=top_k, max_hop=max_hop, extract=not no_extract,
-                              web=web, web_dir=web_dir)
-        thread = thread or _new_thread_name()
+                              encoding=encoding, web=web, web_dir=web_dir)
+        thread = check_thread_name(thread) if thread is not None else _new_thread_name()
         printer = _Printer()
         failed = 0
         turns = len(graph.get_state({"configurable": {"thread_id": thread}}).values.get("messages", []))
@@ -181,52 +186,59 @@ def chat(
             line = line.strip()
             if not line:
                 continue
-            if line.startswith("/"):
-                command, _, arg = line.partition(" ")
-                arg = arg.strip()
-                if command in ("/exit", "/quit"):
-                    break
-                if command == "/help":
-                    console.print(HELP, markup=False)
-                elif command == "/new":
-                    thread = _new_thread_name()
-                    console.print(f"thread {thread}", markup=False)
-                elif command == "/model" and arg:
-                    if not _model_usable(settings, arg):
-                        failed += 1
-                        continue
-                    settings = settings_from(model=arg, home=home, **extra)
-                    backends = Backends(settings=settings)
-                    graph = build_chat_graph(backends, checkpointer=saver)
-                    console.print(f"model: {arg} (loads with the next answer)", markup=False)
-                elif command == "/model":
-                    llm = backends.llm
-                    console.print(f"model: {settings.model if settings.llm_backend != 'openai' else settings.llm_model}"
-                                  f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
-                elif command == "/sources":
-                    _show_sources(backends)
-                elif command == "/remove":
-                    failed += not _remove(backends, arg)
-                elif command == "/ingest":
-                    if not arg:
-                        console.print("usage: /ingest PATH", markup=False)
-                    else:
-                        _ingest(backends, arg, extract=not no_extract)
-                else:
-                    console.print(f"unknown command {command}; /help lists them", markup=False)
-                continue
             try:
-                with interrupts.step():
-                    run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
-            except KeyboardInterrupt:
-                interrupts.handled()
-                sys.stdout.write("\n(stopped)\n")
-                sys.stdout.flush()
-            except PlacecellError as exc:  # one failed turn (no documents yet, a model that will not load) is not the session's end
+                # checked before the graph sees it: a turn with such text would be stored in the thread
+                require_utf8(line, "this line")
+                if line.startswith("/"):
+                    command, _, arg = line.partition(" ")
+                    arg = arg.strip()
+                    if command in ("/exit", "/quit"):
+                        break
+                    if command == "/help":
+                        console.print(HELP, markup=False)
+                    elif command == "/new":
+                        thread = check_thread_name(arg) if arg else _new_thread_name()
+                        console.print(f"thread {thread}", markup=False)
+                    elif command == "/model" and arg:
+                        if not _model_usable(settings, arg):
+                            failed += 1
+                            continue
+                        settings = settings_from(model=arg, home=home, **extra)
+                        backends = Backends(settings=settings)
+                        graph = build_chat_graph(backends, checkpointer=saver)
+                        console.print(f"model: {arg} (loads with the next answer)", markup=False)
+                    elif command == "/model":
+                        llm = backends.llm
+                        console.print(f"model: {settings.model if settings.llm_backend != 'openai' else settings.llm_model}"
+                                      f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
+                    elif command == "/sources":
+                        _show_sources(backends)
+                    elif command == "/remove":
+                        failed += not _remove(backends, arg)
+                    elif command == "/ingest" and arg:
+                        failed += not _ingest(backends, arg, extract=not no_extract, encoding=context.encoding)
+                    elif command == "/ingest":
+                        raise InputError("usage: /ingest PATH (a file, folder or URL)")
+                    else:
+                        raise InputError(f"unknown command {command}; /help lists them")
+                    continue
+                try:
+                    with interrupts.step():
+                        values = run_turn(graph, line, {"configurable": {"thread_id": thread}}, context, printer)
+                    failed += bool(values.get("problems"))  # an ingest turn that skipped an input
+                except KeyboardInterrupt:
+                    interrupts.handled()
+                    sys.stdout.write("\n(stopped)\n")
+                    sys.stdout.flush()
+            except (PlacecellError, sqlite3.DatabaseError) as exc:
+                # One failed turn or command (no documents yet, a model that will not load, a damaged
+                # store file) is not the session's end.
                 if printer.streamed:  # a stream cut mid-answer: end its line before the error and the next prompt
                     sys.stdout.write("\n")
+                    printer.streamed = False
                 sys.stdout.flush()
-                err_console.print(f"error: {exc}", markup=False)
+                err_console.print(f"error: {exc if isinstance(exc, PlacecellError) else store_failure(exc)}",
+                                  markup=False)
                 failed += 1
     console.print("bye", markup=False)
     if failed and not sys.stdin.isatty():  # a script fed the session: it must see that some of it failed
@@ -269,8 +281,8 @@ def _remove(backends, target: str) -> bool:
     from placecell.agents.ingest.documents import remove_documents
 
     if not target:
-        console.print("usage: /remove PATH (a file, folder or URL as ingested)", markup=False)
-        return True
+        err_console.print("error: usage: /remove PATH (a file, folder or URL as ingested)", markup=False)
+        return False
     out = remove_documents(backends, [target])
     if out["unmatched"]:
         err_console.print(f"error: no stored document matches {target} (see: placecell documents)", markup=False)
@@ -280,20 +292,23 @@ def _remove(backends, target: str) -> bool:
     return True
 
 
-def _ingest(backends, source: str, *, extract: bool) -> None:
+def _ingest(backends, source: str, *, extract: bool, encoding: str) -> bool:
+    """`/ingest PATH`; False when it failed or skipped an input (the session goes on; a piped
+    session exits 1, as `placecell ingest` would)."""
     from placecell.agents.ingest.state import IngestContext
     from placecell.graphs.ingest import build_ingest_graph
 
     try:
         with interrupts.step():
-            out = build_ingest_graph(backends).invoke(
-                {"sources": [source]}, context=IngestContext(extract=extract, chunk_chars=backends.settings.chunk_chars))
+            out = build_ingest_graph(backends).invoke({"sources": [source]}, context=IngestContext(
+                extract=extract, encoding=encoding, chunk_chars=backends.settings.chunk_chars))
     except KeyboardInterrupt:
         interrupts.handled()
         console.print("(stopped)", markup=False)
-        return
+        return False
     backends.forget_kg()
     for w in out.get("warnings", []):
         err_console.print(f"warning: {w}", markup=False)
     console.print(f"added {out.get('new_passages', 0)} new passages ({out.get('passages', 0)} in the store)",
                   markup=False)
+    return bool(out.get("loaded")) and not out.get("skipped_inputs")  # as `placecell ingest`'s exit status

@@ -24,7 +24,8 @@ from support import fixed_answer_qa_graph
     ("suggest a film for tonight", "recommend"),
     ("hello!", "reply"),
     ("thanks, that was useful", "reply"),
-    ("ingest /definitely/not/here.txt", "reply"),
+    ("ingest /definitely/not/here.txt", "ingest"),  # an order to ingest: the ingest step says it is not found
+    ("the ingest of /definitely/not/here.txt failed", "reply"),  # no order, and no file: chat
 ])
 def test_keyword_route(text, route):
     assert keyword_route(text) == route
@@ -260,7 +261,101 @@ def test_chat_remove_forgets_a_document(tmp_path):
     script = f"/ingest {note}\n/remove\n/remove {tmp_path / 'other.md'}\n/remove {note}\n/sources\n/exit\n"
     proc = subprocess.run([sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--no-extract"],
                           input=script, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert "added 1 new passages" in proc.stdout and "usage: /remove PATH" in proc.stdout
+    assert "added 1 new passages" in proc.stdout and "usage: /remove PATH" in proc.stderr
     assert f"error: no stored document matches {tmp_path / 'other.md'}" in proc.stderr
     assert "removed 1 document(s), 1 passage(s) (0 in the store)" in proc.stdout
     assert "no documents yet" in proc.stdout and proc.returncode == 1  # the unmatched /remove
+
+
+def test_chat_ingest_reads_a_named_encoding(tmp_path):
+    """/ingest had no way to read a cp1252 file; it now follows chat's --encoding, and a skipped
+    input counts as a failed command (a piped session exits 1, as `placecell ingest` does)."""
+    import subprocess
+
+    note = tmp_path / "cafe.txt"
+    note.write_bytes("Caf\u00e9 M\u00fcller serves cr\u00eapes.\n".encode("cp1252"))
+    env = {**os.environ, "PLACECELL_HOME": str(tmp_path / "home"), "PLACECELL_MODEL": "smollm2-135m", "NO_COLOR": "1"}
+    cmd = [sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--no-extract"]
+    script = f"/ingest {note}\n/exit\n"
+    skipped = subprocess.run(cmd, input=script, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "not UTF-8 text: --encoding NAME" in skipped.stderr and "added 0 new passages" in skipped.stdout
+    assert skipped.returncode == 1 and "Traceback" not in skipped.stderr
+    read = subprocess.run([*cmd, "--encoding", "cp1252"], input=script, env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert "added 1 new passages" in read.stdout and read.returncode == 0, read.stderr
+    unknown = subprocess.run([*cmd, "--encoding", "klingon"], input=script, env=env, capture_output=True, text=True,
+                             timeout=300, cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown encoding 'klingon'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    from placecell.tools.stores.passages import PassageRegistry
+
+    texts = [p.text for p in PassageRegistry(tmp_path / "home" / "passages.sqlite").all()]
+    assert any("Caf\u00e9 M\u00fcller serves cr\u00eapes." in t for t in texts)
+
+
+def _chat(tmp_path, script, *args, home=None, **kw):
+    import subprocess
+
+    env = {**os.environ, "PLACECELL_HOME": str(home or tmp_path / "home"), "PLACECELL_MODEL": "smollm2-135m",
+           "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--no-extract",
+                           "--method", "dense", *args], input=script, env=env, capture_output=True, timeout=300,
+                          cwd=tmp_path, **kw)
+
+
+def test_chat_refuses_a_line_that_is_not_utf8_and_goes_on(tmp_path):
+    """Such a line reached a cache key as lone surrogates: a traceback that ended the session,
+    after the line was stored in the thread."""
+    proc = _chat(tmp_path, b"\xff\xfe hello?\n/sources\n/exit\n", "--thread", "t1")
+    err = proc.stderr.decode()
+    assert "error: this line is not UTF-8 text" in err and "Traceback" not in err
+    assert b"no documents yet" in proc.stdout and proc.stdout.rstrip().endswith(b"bye")
+    assert proc.returncode == 1
+    again = _chat(tmp_path, "/exit\n", "--thread", "t1", text=True)
+    assert "resumed" not in again.stdout  # nothing of the refused line was saved
+
+
+def test_chat_slash_command_mistakes_are_errors(tmp_path):
+    proc = _chat(tmp_path, "/foo\n/ingest\n/new\n/exit\n", text=True)
+    assert "error: unknown command /foo; /help lists them" in proc.stderr
+    assert "error: usage: /ingest PATH" in proc.stderr
+    assert "2 of the session's turns and commands failed" in proc.stderr and proc.returncode == 1
+    assert "unknown command" not in proc.stdout
+
+
+def test_chat_new_takes_a_thread_name_and_checks_it(tmp_path):
+    proc = _chat(tmp_path, "/new reading-list\n/new " + "x" * 101 + "\n/exit\n", text=True)
+    assert "thread reading-list" in proc.stdout
+    assert "the thread name is 101 characters long; at most 100" in proc.stderr and proc.returncode == 1
+    bad = _chat(tmp_path, "/exit\n", "--thread", "evil\x1b[31mred", text=True)
+    assert bad.returncode == 2 and "control character" in bad.stderr and "Traceback" not in bad.stderr
+    blank = _chat(tmp_path, "/exit\n", "--thread", "  ", text=True)
+    assert blank.returncode == 2 and "the thread name is empty" in blank.stderr
+
+
+def test_a_damaged_store_fails_the_command_not_the_session(tmp_path):
+    """A damaged passages.sqlite ended chat at the first command; it is named, and the session goes on."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "passages.sqlite").write_bytes(b"\x00garbage" * 500)
+    proc = _chat(tmp_path, "/sources\n/help\n/exit\n", text=True)
+    assert f"error: {home / 'passages.sqlite'} is damaged (sqlite: file is not a database)" in proc.stderr
+    assert "/ingest PATH" in proc.stdout and proc.stdout.rstrip().endswith("bye") and proc.returncode == 1
+    assert (home / "passages.sqlite").read_bytes() == b"\x00garbage" * 500  # nothing was deleted
+
+
+def test_typed_ingest_of_a_missing_file_says_so(tmp_path):
+    """"ingest nofile.txt" went to plain chat (the file does not exist, so no source was found)."""
+    proc = _chat(tmp_path, "ingest nofile.txt\n/exit\n", text=True)
+    assert "Added 0 new passages" in proc.stdout and "nofile.txt: not found" in proc.stdout
+    assert proc.returncode == 1 and "1 of the session's turns" in proc.stderr
+
+
+def test_keyword_route_for_named_but_missing_sources():
+    from placecell.agents.chat.nodes import keyword_route, named_sources
+
+    assert keyword_route("ingest nofile.txt") == "ingest"
+    assert keyword_route("please add notes/2024/") == "ingest"
+    assert named_sources("add notes/a.md and b.txt") == [os.path.join("notes", "a.md"), "b.txt"]
+    assert keyword_route("load 2.5 kg of apples") == "reply"  # a number is not a file name
+    assert keyword_route("what does the ingest step do?") == "qa"

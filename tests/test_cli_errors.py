@@ -128,3 +128,41 @@ def test_a_damaged_vector_store_says_how_to_rebuild_it(tmp_path, capsys):
     from placecell.settings import Settings
 
     assert Backends(settings=Settings(home=home)).get_vectors().count() == 2  # a.txt's passage came back
+
+
+def test_a_read_only_store_is_not_called_damaged(tmp_path, monkeypatch):
+    """'unable to open database file' (a read-only mount) told users to delete an intact store."""
+    import sqlite3
+
+    from placecell.cli import store_failure
+
+    message = store_failure(sqlite3.OperationalError("unable to open database file"))
+    assert "writable" in message and "delete" not in message and "damaged" not in message
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "chat.sqlite").write_bytes(b"not sqlite at all" * 100)
+    sqlite3.connect(home / "passages.sqlite").execute("CREATE TABLE t (x)").connection.close()
+    monkeypatch.setenv("PLACECELL_HOME", str(home))
+    message = store_failure(sqlite3.DatabaseError("file is not a database"))
+    assert message.startswith(f"{home / 'chat.sqlite'} is damaged") and "chat threads" in message
+    assert "passages.sqlite" not in message
+
+
+def test_threads_does_not_hide_an_unreadable_store(tmp_path):
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from placecell.errors import InputError
+    from placecell.tools.stores.checkpoints import check_thread_name, list_threads
+
+    with SqliteSaver.from_conn_string(str(tmp_path / "new.sqlite")) as saver:
+        assert list_threads(saver) == []  # no table yet: a home without threads
+    conn = sqlite3.connect(tmp_path / "t.sqlite")
+    conn.execute("CREATE TABLE checkpoints (x)")  # not the saver's columns: an error that is not 'no such table'
+    with pytest.raises(sqlite3.OperationalError):
+        list_threads(SqliteSaver(conn))
+    assert check_thread_name("reading-list") == "reading-list"
+    for name in ("", " ", "a\nb", "a\u200bb", "x" * 101):
+        with pytest.raises(InputError):
+            check_thread_name(name)

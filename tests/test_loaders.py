@@ -174,3 +174,20 @@ def test_text_files_that_are_not_utf8_are_read_in_the_encoding_the_user_names(tm
     assert "error: unknown encoding 'klingon'" in captured.err and "Traceback" not in captured.err
     assert "win.txt: skipped (not UTF-8 text: --encoding NAME" in captured.err
     assert json.loads(captured.out)["passages"] == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_and_named(tmp_path):
+    """Such a name reached the passage id as lone surrogates: a traceback from ingest and chat."""
+    import os
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    bad = os.path.join(os.fsencode(folder), b"bad\xffname.txt")
+    with open(bad, "wb") as f:
+        f.write(b"Zed lives in Oslo.\n")
+    (folder / "good.txt").write_text("Ada lives in Bergen.\n")
+    result = load_sources([str(folder)])
+    assert [p.text for p in result.passages] == ["good\nAda lives in Bergen."]  # the title leads the text
+    assert any("bad\ufffdname.txt: skipped (its name is not UTF-8" in w for w in result.warnings)
+    direct = load_sources([os.fsdecode(bad)])
+    assert not direct.passages and "its name is not UTF-8" in direct.warnings[0]

@@ -252,6 +252,19 @@ def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout:
     result.add_document(url, kept, complete=True)
 
 
+def _utf8_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # bytes that are not UTF-8 arrive as lone surrogates
+        return False
+
+
+def _shown(name: str) -> str:
+    """A name with bytes that are not UTF-8 shown as U+FFFD (it cannot be printed or stored as is)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), timeout: float = 20.0,
                  max_bytes: int = 5_000_000, encoding: str = "utf-8") -> LoadResult:
     """`encoding`: for text and HTML files that are not UTF-8 (see `_read_text_file`)."""
@@ -259,6 +272,9 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
     result = LoadResult()
     for src in sources:
         result.sources += 1
+        if not _utf8_name(src):  # a document's name is its key in the registry: it must be text
+            result.warnings.append(f"{_shown(src)}: skipped (its name is not UTF-8; rename it)")
+            continue
         if is_url(src):
             if src.lower().startswith("file:"):
                 result.warnings.append(f"{src}: skipped (file: URLs are refused; pass the path instead)")
@@ -275,7 +291,10 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
             if not files:
                 result.warnings.append(f"{path}: no supported files ({', '.join(sorted(SUPPORTED))})")
             for f in files:
-                load_file(f, result, max_chars, encoding)
+                if _utf8_name(str(f)):
+                    load_file(f, result, max_chars, encoding)
+                else:
+                    result.warnings.append(f"{_shown(str(f))}: skipped (its name is not UTF-8; rename it)")
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED:
                 result.warnings.append(f"{path}: skipped (unsupported type {path.suffix or 'none'})")

@@ -28,6 +28,7 @@ REPLY_PROMPT = "You are placecell, a helpful local assistant. Answer briefly."
 _RECOMMEND = re.compile(r"\b(recommend\w*|suggest\w*|what (should|could) i (read|watch)|books? like|"
                         r"films? like|movies? like|similar to)\b", re.I)
 _INGEST = re.compile(r"\b(ingest|index|add|load|import)\b", re.I)
+_INGEST_ORDER = re.compile(r"(please\s+)?(ingest|index|add|load|import)\s+", re.I)
 _QUESTION = re.compile(r"^(who|whom|whose|what|which|when|where|why|how|is|are|was|were|did|does|do|can|"
                        r"tell me|name|list)\b", re.I)
 _CHITCHAT = re.compile(r"^(hi|hello|hey|thanks|thank you|bye|good (morning|evening|night)|ok|okay)\b", re.I)
@@ -68,9 +69,24 @@ def find_sources(text: str) -> list[str]:
     return found
 
 
+def named_sources(text: str) -> list[str]:
+    """What a message that starts with an ingest verb ("ingest notes/", "add report.pdf") names,
+    found or not: a missing file is then reported as missing, not answered as chat."""
+    m = _INGEST_ORDER.match(text.strip())
+    if not m:
+        return []
+    found = find_sources(text)
+    for token in text.strip()[m.end():].split():
+        token = token.strip("'\"`,;()")
+        if token and ("/" in token or re.search(r"\.[A-Za-z][A-Za-z0-9]{0,4}$", token)) and not re.match(r"https?://", token) \
+                and str(Path(token).expanduser()) not in found:
+            found.append(str(Path(token).expanduser()))
+    return found
+
+
 def keyword_route(text: str) -> str:
     """Deterministic routing, used when the model is unsure."""
-    if _INGEST.search(text) and find_sources(text):
+    if (_INGEST.search(text) and find_sources(text)) or named_sources(text):
         return "ingest"
     if _RECOMMEND.search(text):
         return "recommend"
@@ -142,10 +158,10 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
             decision = backends.get_llm().structured(messages, RouteDecision, unsure, node="route", max_tokens=40)
             if decision.confidence >= ctx.min_confidence:
                 emit({"event": "route", "route": decision.route, "by": "llm", "confidence": decision.confidence})
-                return {"route": decision.route, "routed_by": "llm"}
+                return {"route": decision.route, "routed_by": "llm", "problems": 0}
         chosen = keyword_route(text)
         emit({"event": "route", "route": chosen, "by": "keywords"})
-        return {"route": chosen, "routed_by": "keywords"}
+        return {"route": chosen, "routed_by": "keywords", "problems": 0}
 
     def qa(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         from placecell.agents.qa.state import QAContext
@@ -183,17 +199,20 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
     def ingest(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         from placecell.agents.ingest.state import IngestContext
 
-        sources = find_sources(last_human(state["messages"]))
+        text = last_human(state["messages"])
+        sources = named_sources(text) or find_sources(text)
         if not sources:
-            return {"citations": [], "messages": [AIMessage("Which file, folder or URL should I add?", name="ingest")]}
+            return {"citations": [], "problems": 1,
+                    "messages": [AIMessage("Which file, folder or URL should I add?", name="ingest")]}
         graph = _graph("ingest", ingest_graph)
         out = graph.invoke({"sources": sources}, context=IngestContext(
-            extract=_ctx(runtime).extract, chunk_chars=backends.settings.chunk_chars))
+            extract=_ctx(runtime).extract, encoding=_ctx(runtime).encoding, chunk_chars=backends.settings.chunk_chars))
         backends.forget_kg()
         text = f"Added {out.get('new_passages', 0)} new passages ({out.get('passages', 0)} in the store)."
         if out.get("warnings"):
             text += " Warnings: " + "; ".join(out["warnings"])
-        return {"citations": [], "messages": [AIMessage(text, name="ingest")]}
+        return {"citations": [], "problems": out.get("skipped_inputs", 0) + (not out.get("loaded")),
+                "messages": [AIMessage(text, name="ingest")]}
 
     def reply(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         from placecell.tools.llm.langchain import PlacecellChatModel

@@ -31,6 +31,8 @@ class ChatContext:
         "description": "recommendation web evidence: off | live (ddgs) | local (local web on 127.0.0.1) | replay"})
     web_dir: str = field(default="", metadata={"description": "archive folder for web=replay"})
     extract: bool = field(default=True, metadata={"description": "ingest: run LLM triple extraction"})
+    encoding: str = field(default="utf-8", metadata={
+        "description": "ingest: text and HTML files that are not UTF-8 are read in this codec (cp1252, ...)"})
     history_turns: int = field(default=6, metadata={"description": "previous messages a plain reply sees"})
 
     def __post_init__(self) -> None:
@@ -46,6 +48,7 @@ class ChatContext:
         checks.integer(self, "max_hop", 1, 5)
         checks.integer(self, "history_turns", 0)
         checks.number(self, "min_confidence", 0.0, 1.0)
+        checks.encoding(self, "encoding")
 
 
 class RouteDecision(BaseModel):
@@ -64,6 +67,7 @@ class ChatOutput(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     route: str
     citations: list[dict]
+    problems: int  # an ingest turn's inputs that could not be used (the chat CLI's exit status counts them)
 
 
 class ChatState(TypedDict, total=False):
@@ -72,3 +76,4 @@ class ChatState(TypedDict, total=False):
     routed_by: str          # llm | keywords
     question: str           # this turn's standalone question (follow-ups rewritten)
     citations: list[dict]   # this turn's numbered sources: {"n", "title", "passage_id", "source"}
+    problems: int           # this turn's inputs that could not be used (an ingest's skipped files); 0 otherwise

@@ -29,20 +29,8 @@ class IngestContext:
 
         checks.integer(self, "chunk_chars", 100)  # 0 or less never ends a chunk
         checks.string_list(self, "allow_hosts")
-        self._check_encoding()
+        checks.encoding(self, "encoding")
         checks.number(self, "alias_threshold", 0.0, 1.0)
-
-
-    def _check_encoding(self) -> None:
-        from placecell.errors import InputError
-        from placecell.tools.loaders import check_encoding
-
-        if not isinstance(self.encoding, str):
-            raise InputError(f"encoding must be a string, not {self.encoding!r}"[:200])
-        try:
-            check_encoding(self.encoding)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
 
 
 class IngestInput(TypedDict):

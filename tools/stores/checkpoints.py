@@ -101,6 +101,27 @@ def _postgres(url: str, *, setup: bool):
         except psycopg.OperationalError as exc:  # the server went away mid-session
             raise PlacecellError(f"checkpoint database: {_first_line(exc, url)}") from None
 
+MAX_THREAD_NAME = 100
+
+
+def check_thread_name(name: str) -> str:
+    """A thread name is stored in every checkpoint and printed by `placecell threads`, one per
+    line: it must be printable text of reasonable length."""
+    import unicodedata
+
+    from placecell.agents.checks import require_utf8
+
+    require_utf8(name, "the thread name")
+    if not name.strip():
+        raise InputError("the thread name is empty")
+    if len(name) > MAX_THREAD_NAME:
+        raise InputError(f"the thread name is {len(name)} characters long; at most {MAX_THREAD_NAME}")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise InputError(f"the thread name holds a control character ({bad!r}); use letters, digits, - or _")
+    return name
+
+
 def list_threads(saver) -> list[tuple[str, int]]:
     """(thread id, checkpoints) in `saver`, most recently used first (SQLite or Postgres)."""
     conn = getattr(saver, "conn", None)
@@ -109,8 +130,10 @@ def list_threads(saver) -> list[tuple[str, int]]:
             with closing(conn.cursor()) as cur:
                 rows = cur.execute("SELECT thread_id, count(*), max(rowid) FROM checkpoints GROUP BY thread_id "
                                    "ORDER BY max(rowid) DESC").fetchall()
-        except sqlite3.OperationalError:
-            return []
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a new home: no thread was saved yet
+                return []
+            raise
         return [(r[0], r[1]) for r in rows]
     if type(saver).__module__.startswith("langgraph.checkpoint.postgres"):
         # checkpoint ids are uuid6: their text order is their time order
