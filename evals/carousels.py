@@ -178,12 +178,15 @@ def tune(data: EvalData, space: ItemSpace, max_users: int, grids: dict, say: Cal
     val_mask = split_by_user(data.train.users)
     split = implicit_split(data.train.select(~val_mask), data.train.select(val_mask), space)
     users = _sample([u for u in split.test if split.train[u].nnz > 0], max_users, 12345)
+    if not users:  # EASE's scores would be empty means (NaN) and no lambda would win
+        raise InputError(f"[{data.name}] too few training positives to tune on: {len(data.train)} train positives, and "
+                         "no user has items on both sides of the validation split; give more interactions")
     best_lam, best_ndcg, engine = None, -1.0, None
     for lam in grids.get("ease", EASE_GRID):
         candidate = _fit_engine(data.catalog, space, split, lam)
         ndcg = score_pages(pages_for(candidate, split, users, "cf", StrategyParams()), users, split, space, candidate.cf)["ndcg@10"]
         say(f"  validation: EASE lambda {lam:g} -> CF nDCG@10 {ndcg:.4f}")
-        if ndcg > best_ndcg:
+        if ndcg > best_ndcg or engine is None:  # the first lambda stands when every score is NaN
             best_lam, best_ndcg, engine = lam, ndcg, candidate
     cf_pages = pages_for(engine, split, users, "cf", StrategyParams())
     cf_users = per_user_metrics(cf_pages, users, split, space, engine.cf)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -192,6 +193,8 @@ def ingest_corpus(backends, corpus: Path, extract: bool, progress: Callable[[str
             progress(f"  extracted {chunk['done']}/{chunk['total']} ({chunk['passages_per_s']:.2f} passages/s)")
     if not result.get("passages"):
         raise InputError(f"{corpus}: no passages ingested ({'; '.join(result.get('warnings', [])) or 'empty'})")
+    for warning in result.get("warnings", []):  # bad corpus lines: on screen too, not only in report.md
+        progress(f"warning: {warning}")
     return {k: result.get(k) for k in ("passages", "new_passages", "extracted", "cached", "extraction_failed",
                                        "kg", "warnings")}
 
@@ -270,8 +273,13 @@ def run_question(run, question: dict, method: str, identity: dict) -> dict:
         start = time.perf_counter()
         out = run(question["question"], method)
         seconds = time.perf_counter() - start
-    return {"id": question["id"], **identity, **out, "seconds": round(seconds, 4), "usage": usage.totals(),
-            "usage_by_node": usage.snapshot()}
+    return {"id": question["id"], "question_sha256": question_sha(question), **identity, **out,
+            "seconds": round(seconds, 4), "usage": usage.totals(), "usage_by_node": usage.snapshot()}
+
+
+def question_sha(question: dict) -> str:
+    """What a checkpoint row answered: a questions file edited under the same ids must not reuse it."""
+    return hashlib.sha256(question["question"].encode("utf-8")).hexdigest()[:16]
 
 
 def run_method(run, method: str, questions: list[dict], out_dir: Path, identity: dict,
@@ -281,16 +289,19 @@ def run_method(run, method: str, questions: list[dict], out_dir: Path, identity:
 
     done = JsonlCache(out_dir / "checkpoints" / f"{method}.jsonl")
 
-    def reusable(rec) -> bool:
-        return rec is not None and all(rec.get(k) == v for k, v in identity.items())
+    def reusable(rec, q) -> bool:
+        # Rows written before rows named their question (the committed checkpoints, made from
+        # unchanged dev files) are matched by id alone.
+        return (rec is not None and all(rec.get(k) == v for k, v in identity.items())
+                and rec.get("question_sha256", question_sha(q)) == question_sha(q))
 
-    reused = sum(reusable(done.get(q["id"])) for q in questions)
+    reused = sum(reusable(done.get(q["id"]), q) for q in questions)
     if reused:
         progress(f"[{method}] {reused} of {len(questions)} questions done in an earlier run (checkpoint)")
     records = []
     for i, q in enumerate(questions, 1):
         rec = done.get(q["id"])
-        if not reusable(rec):
+        if not reusable(rec, q):
             rec = run_question(run, q, method, identity)
             done.put(q["id"], rec)
             progress(f"[{method}] {i}/{len(questions)} {q['id']}: {rec['seconds']:.1f}s, "
@@ -355,6 +366,11 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
     results["corpus"] = {"file": str(cfg.corpus), "sha256": corpus_sha, "passages": ingest["passages"],
                          "kg": ingest.get("kg") or {}, "gold_passages_found": found, "gold_passages": total}
     results["questions_file"] = {"file": str(cfg.questions), "sha256": file_sha256(Path(cfg.questions))}
+    # what made it, as the other evals' results.json say (report.md says it too)
+    from placecell.evals.multihop_report import cpu_model, nproc
+
+    results["provenance"] = {"command": cfg.command(), "machine": f"{nproc()} CPUs (`nproc`), {cpu_model()}",
+                             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_plot(results, out_dir / "recall_at_k.png")
     write_report(results, cfg, ingest, out_dir / "report.md")

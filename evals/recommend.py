@@ -256,6 +256,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
                 usage = out.get("usage", {})
                 tokens = sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in usage.values())
                 per_variant[name].append({**rank_metrics(ranked.index(ev.test_item[user]) + 1), "tokens": tokens,
+                                          "negatives": len(cands) - 1,
                                           "seconds": seconds, "target_rank": ranked.index(target.item_id) + 1
                                           if target.item_id in ranked else None})
                 top10[name][user] = ranked[:10]
@@ -280,7 +281,11 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
         "injection_changed_outputs": int(changed),
         "injection_pages": n_inj,
     }
-    meta = {"command": _command(), "reused_users": reused, "seed": seed, "negatives": N_NEGATIVES, "model": getattr(llm, "model_id", "?"),
+    # A catalogue under 100 items has fewer negatives than asked: say how many (HR@10 is easier).
+    # Rows from before rows counted theirs were made on the full catalogues: N_NEGATIVES each.
+    drawn = sorted({r.get("negatives", N_NEGATIVES) for r in per_variant[FULL]}) or [N_NEGATIVES]
+    meta = {"command": _command(), "reused_users": reused, "seed": seed,
+            "negatives": drawn[0] if len(drawn) == 1 else f"{drawn[0]}-{drawn[-1]}", "model": getattr(llm, "model_id", "?"),
             "embedder": getattr(embedder, "model_id", type(embedder).__name__),
             "machine": machine_line(),
             "wall_seconds": round(time.perf_counter() - started, 1), "injection_target": target.title,
@@ -333,7 +338,9 @@ def write_reports(out_dir: Path, results: dict, meta: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps({**results, "meta": meta}, indent=1), encoding="utf-8")
     lines = [f"# WebRec next-item ranking: {results['data']}", "",
-             f"{results['users']} users, 1 held-out positive + {N_NEGATIVES} sampled negatives each "
+             f"{results['users']} users, 1 held-out positive + {meta['negatives']} sampled negatives each"
+             + (f" (fewer than {N_NEGATIVES}: the catalogue is small, so hit rates are easier to reach)"
+                if meta["negatives"] != N_NEGATIVES else "") + " "
              f"(seed {meta['seed']}). Model {meta['model']}, embedder {meta['embedder']}, machine {meta['machine']}, "
              f"wall time {meta['wall_seconds']} s"
              + (f" ({meta['reused_users']} users reused from checkpoints of an earlier run)" if meta.get("reused_users") else "") + ".",

@@ -187,6 +187,15 @@ def test_eval_on_explicit_files(tmp_path):
     assert results["provenance"]["command"].startswith("placecell eval carousels --interactions ")
     assert "--seeds 2 --max-users 60 --out " in results["provenance"]["command"]
     assert f"- Command: `{results['provenance']['command']}`." in report and "- Machine: " in report
+    assert "- Note: train.csv: ratings of 4 or more are the positives; lower ratings are not used." in report
+    # Too little data was a NaN tuning score, then a traceback; a row naming no known book was dropped unsaid.
+    (tmp_path / "tiny.csv").write_text("user_id,book_id,rating\n1,abc,5\n" + "".join(
+        f"{u},{i},5\n" for u, i in list(zip(pos.users, pos.items))[:2]))
+    notes = []
+    with pytest.raises(InputError, match="too few training positives to tune on: 2 train positives"):
+        run_carousel_eval(files=(str(tmp_path / "tiny.csv"), *files[1:]), out_dir=tmp_path / "tiny", seeds=1,
+                          say=notes.append, grids=small)
+    assert any("1 row(s) name a book_id not in books.csv (e.g. 'abc'): skipped" in n for n in notes)
 
 
 @pytest.mark.slow

@@ -210,7 +210,11 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys, monkeypa
     data = write_csv(tmp_path / "clicks.csv", synthetic_rows(1500, 7))
     main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(tmp_path / "m"), "--epochs", "2"])
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"clicks.onnx", "clicks.json", "clicks_training.md"}
-    assert "ONNX check" in (tmp_path / "m" / "clicks_training.md").read_text()
+    report = (tmp_path / "m" / "clicks_training.md").read_text()
+    assert "ONNX check" in report and "- Machine: " in report
+    command = f"placecell train ctr --data {data} --format csv --label click --out {tmp_path / 'm'} --name clicks --epochs 2"
+    assert f"- Command: `{command}`." in report
+    assert json.loads((tmp_path / "m" / "clicks.json").read_text())["provenance"]["command"] == command
     # A retrain whose export fails its check replaces nothing: the old pair still loads
     from placecell.tools.ctr import training_report
     from placecell.tools.ctr.scorer import CTRScorer

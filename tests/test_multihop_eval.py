@@ -217,9 +217,19 @@ def test_end_to_end_non_llm_methods(files, capsys):
     assert results["corpus"]["gold_passages_found"] == results["corpus"]["gold_passages"] == 7
     report = (files["out"] / "report.md").read_text()
     assert "placecell eval multihop --questions" in report and "CPUs (`nproc`)" in report
+    assert results["provenance"]["command"].startswith("placecell eval multihop --questions")
+    assert "CPUs (`nproc`)" in results["provenance"]["machine"] and results["provenance"]["date"][:2] == "20"
     assert (files["out"] / "recall_at_k.png").read_bytes()[:4] == b"\x89PNG"
     # One home per corpus file under the cache (keyed by its sha256).
     assert len(list((files["cache"] / "corpora").iterdir())) == 1
+
+
+def test_bad_corpus_lines_are_warned_on_screen(files, capsys):
+    with open(files["corpus"], "a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    assert run_cli(eval_args(files, "--methods", "bm25", "--retrieval-only")) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 bad JSONL line(s): 9" in err.split("warning: ", 1)[1].splitlines()[0]
 
 
 def test_rerun_resumes_from_checkpoints(files, capsys):
@@ -331,6 +341,23 @@ def test_neuropath_rows_carry_their_settings_and_stale_rows_are_run_again(tmp_pa
     run_method(run, "neuropath_probe", questions, tmp_path, method_identity("neuropath_probe", identity), lambda _: None)
     assert calls == ["neuropath"]  # both reused this time
     assert method_identity("dense", identity) == identity and qa_settings("dense", False) is None
+
+
+def test_a_question_edited_under_its_id_is_run_again(tmp_path):
+    """A questions file changed under the same ids reused the old rankings: wrong recall."""
+    from placecell.evals.multihop import run_method
+
+    asked = []
+
+    def run(question, method):
+        asked.append(question)
+        return {"ranking": ["p1"], "answer": None, "paths": []}
+
+    identity = {"model": "m", "corpus_sha256": "c", "answered": False}
+    run_method(run, "bm25", [{"id": "q1", "question": "Who?"}], tmp_path, identity, lambda _: None)
+    run_method(run, "bm25", [{"id": "q1", "question": "Who?"}], tmp_path, identity, lambda _: None)
+    rows = run_method(run, "bm25", [{"id": "q1", "question": "Where?"}], tmp_path, identity, lambda _: None)
+    assert asked == ["Who?", "Where?"] and rows[0]["question_sha256"]
 
 
 def test_kg_model_is_in_the_command_and_only_in_identity_when_set(files):

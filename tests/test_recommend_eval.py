@@ -24,6 +24,7 @@ def test_eval_writes_results_in_the_issue_format(tmp_path):
     assert saved["injection_pages"] == 19 and saved["injection_changed_outputs"] == results["injection_changed_outputs"] == 0
     assert saved["variants"]["cf"]["tokens_per_user"] == 0 and saved["variants"]["web_reasoned"]["tokens_per_user"] > 0
     assert "| web_reasoned_mp_noisy |" in (tmp_path / "report.md").read_text()
+    assert saved["meta"]["negatives"] == 99 and "99 sampled negatives each (seed" in (tmp_path / "report.md").read_text()
 
 
 def test_eval_runs_on_explicit_files(tmp_path):
@@ -53,6 +54,20 @@ def test_eval_runs_on_explicit_files(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["data"] == "files" and saved["users"] == results["users"] == 3
     assert 0.0 <= saved["variants"]["cf"]["hr@10"] <= 1.0 and saved["variants"]["web_reasoned"]["tokens_per_user"] > 0
+
+
+def test_a_small_catalogue_reports_the_negatives_it_had(tmp_path):
+    """A 30-book catalogue has at most 29 negatives; the report said 99 (HR@10 looked harder than it was)."""
+    from placecell.evals.recommend import write_reports
+
+    meta = {"negatives": 29, "seed": 0, "model": "m", "embedder": "e", "machine": "x", "wall_seconds": 1.0,
+            "command": "c", "score_weights": {}, "score_weights_note": "", "ctr_model": "", "injection_target": "t",
+            "target_in_top10_noisy": 0, "target_in_top10_clean": 0}
+    results = {"data": "files", "users": 1, "injection_pages": 0, "injection_changed_outputs": 0,
+               "variants": {v: {k: 0.0 for k in KEYS} for v in VARIANTS}}
+    write_reports(tmp_path, results, meta)
+    report = (tmp_path / "report.md").read_text()
+    assert "1 held-out positive + 29 sampled negatives each (fewer than 99" in report
 
 
 def test_interrupted_eval_resumes_from_per_user_checkpoints(tmp_path):

@@ -41,8 +41,10 @@ def _export(model: torch.nn.Module, dummy: torch.Tensor, path: Path) -> None:
     )
 
 
-def save_artifacts(trained: TrainedCTR, schema: TableSchema, out_dir: Path, name: str, metrics: dict) -> dict[str, Path]:
-    """Write `<name>.onnx` and `<name>.json` into `out_dir`; returns their paths."""
+def save_artifacts(trained: TrainedCTR, schema: TableSchema, out_dir: Path, name: str, metrics: dict,
+                   provenance: dict | None = None) -> dict[str, Path]:
+    """Write `<name>.onnx` and `<name>.json` into `out_dir`; returns their paths. `provenance`: the
+    command, machine and date that made it, kept in the sidecar."""
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path, meta_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
     export_onnx(trained.model, len(schema.fields), onnx_path)
@@ -61,6 +63,7 @@ def save_artifacts(trained: TrainedCTR, schema: TableSchema, out_dir: Path, name
         "best_epoch": trained.log.best_epoch,
         "train_seconds": trained.log.seconds,
         "metrics": metrics,
+        **({"provenance": provenance} if provenance else {}),
     }
     meta_path.write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     return {"onnx": onnx_path, "meta": meta_path}

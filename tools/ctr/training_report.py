@@ -52,7 +52,10 @@ def train_and_export(
     threads: int = 1,
     say: Callable[[str], None] = print,
     linear_init: str = "auto",
+    command: list[str] | None = None,
 ) -> dict[str, Path]:
+    """`command`: the command line that asked for it, recorded with the machine and date."""
+    from placecell.evals.recsys_report import provenance
     from placecell.tools.ctr.export import save_artifacts
     from placecell.tools.ctr.scorer import CTRScorer
     from placecell.tools.ctr.train import TrainConfig, predict, split_for_validation, train_sgctr
@@ -66,11 +69,13 @@ def train_and_export(
     metrics = {"validation": _per_k(val.labels, val_probs)}
     if test is not None and len(test):
         metrics["test"] = _per_k(test.labels, predict(trained.model, trained.encoder.transform(test.values)))
+    made_by = provenance(command or _train_command(data, fmt, label, featindex, out_dir, name, epochs, seed, threads,
+                                                   linear_init))
     # Written and checked in a staging folder, then moved in: a model already in `out_dir` is replaced
     # only by a complete, verified pair (ONNX + sidecar whose sha256 matches), never half of one.
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as staging:
-        staged = save_artifacts(trained, train.schema, Path(staging), name, metrics)
+        staged = save_artifacts(trained, train.schema, Path(staging), name, metrics, provenance=made_by)
         onnx_probs = CTRScorer(staged["meta"]).probabilities(val.values)
         diff = float(np.abs(onnx_probs - val_probs).max())
         if diff > ONNX_TOLERANCE:
@@ -78,20 +83,34 @@ def train_and_export(
         paths = {kind: out_dir / path.name for kind, path in staged.items()}
         paths["report"] = out_dir / f"{name}_training.md"
         staged["report"] = Path(staging) / paths["report"].name
-        staged["report"].write_text(_report(name, note, train, test, trained, metrics, diff, staged), encoding="utf-8")
+        staged["report"].write_text(_report(name, note, train, test, trained, metrics, diff, staged, made_by), encoding="utf-8")
         for kind in ("onnx", "meta", "report"):  # the sidecar after its model: it names the model's hash
             os.replace(staged[kind], paths[kind])
     return paths
+
+
+def _train_command(data, fmt, label, featindex, out_dir, name, epochs, seed, threads, linear_init) -> list[str]:
+    """The `placecell train ctr` line that reproduces a run (defaults left out)."""
+    cmd = ["placecell", "train", "ctr", "--data", str(data)]
+    for flag, value, default in (("--format", fmt, None), ("--label", label, None), ("--featindex", featindex, None),
+                                 ("--out", str(out_dir), None), ("--name", name, None), ("--epochs", epochs, 20),
+                                 ("--seed", seed, 0), ("--threads", threads, 1), ("--linear-init", linear_init, "auto")):
+        if value is not None and value != default:
+            cmd += [flag, str(value)]
+    return cmd
 
 
 def _metric_rows(rows: list[dict[str, float]]) -> list[str]:
     return [f"| K = {k} | {m['auc']:.4f} | {m['logloss']:.4f} |" for k, m in enumerate(rows)]
 
 
-def _report(name, note, train, test, trained, metrics, diff, paths) -> str:
+def _report(name, note, train, test, trained, metrics, diff, paths, made_by) -> str:
+    from placecell.evals.recsys_report import provenance_lines
+
     lines = [
         f"# SGCTR training report: {name}",
         "",
+        *provenance_lines({"provenance": made_by}),
         f"- Data: {note}.",
         f"- Training rows: {len(train)} (click rate {train.labels.mean():.4f}); 10 % of them (stratified, seed "
         f"{trained.config.seed + 1000}) are the validation share used for early stopping and for picking K.",
@@ -99,7 +118,9 @@ def _report(name, note, train, test, trained, metrics, diff, paths) -> str:
         f"{trained.encoder.field_sizes}.",
         f"- Model config: {trained.model.config.to_json()}.",
         f"- Train config: {trained.config.to_json()}.",
-        f"- Epochs run: {trained.log.epochs_run}, best epoch {trained.log.best_epoch}, {trained.log.seconds} s on "
+        f"- Epochs run: {trained.log.epochs_run}, best epoch {trained.log.best_epoch}"
+        f"{' (the starting model: no epoch improved validation)' if trained.log.best_epoch == 0 else ''}, "
+        f"{trained.log.seconds} s on "
         f"{trained.config.threads} thread(s).",
         f"- Validation log-loss per epoch: {[round(v, 4) for v in trained.log.val_logloss]}.",
         f"- Default refinement passes (best validation AUC): K = {trained.default_passes}.",

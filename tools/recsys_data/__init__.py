@@ -267,9 +267,11 @@ def load_goodbooks_files(
         raise InputError(f"{books}: no books")
     users, item_ids, values, order = [], [], [], []
     implicit = None
+    outside: list[str] = []
     for pos, row in enumerate(read_csv_rows(ratings, ("user_id", "book_id"), ids=("user_id", "book_id"), numbers=("rating",))):
         implicit = "rating" not in row if implicit is None else implicit
         if row["book_id"] not in items:
+            outside.append(row["book_id"])
             continue  # ratings of books outside the catalog carry no metadata; skip them
         users.append(row["user_id"])
         item_ids.append(row["book_id"])
@@ -278,6 +280,11 @@ def load_goodbooks_files(
     if not users:
         raise InputError(f"{ratings}: no interactions with books listed in {books}")
     threshold = None if implicit else POSITIVE_RATING
+    if outside:  # said, not silent: a typo in an id column drops rows
+        notes.append(f"{Path(ratings).name}: {len(outside)} row(s) name a book_id not in {Path(books).name} "
+                     f"(e.g. {outside[0]!r}): skipped")
+    if threshold is not None:
+        notes.append(f"{Path(ratings).name}: ratings of {threshold:g} or more are the positives; lower ratings are not used")
     untagged = sum(not w for w in tag_weights.values())
     if untagged:
         notes.append(f"{untagged} of {len(items)} books have no tags: tag-based diversity counts them as unlike every other book")
