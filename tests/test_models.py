@@ -128,3 +128,19 @@ def test_a_home_set_in_dotenv_moves_the_models_as_an_exported_one_does(tmp_path,
     assert Settings().models_dir == tmp_path / "h2" / "models"
     monkeypatch.setenv("PLACECELL_HOME", str(tmp_path / "h3"))
     assert Settings().models_dir == tmp_path / "h3" / "models"
+
+
+def test_a_users_gguf_gets_its_hash_marker_in_the_model_cache(tmp_path):
+    """The marker was written next to the user's file (a stray `.id` in their folder)."""
+    own = tmp_path / "mine" / "tuned.gguf"
+    own.parent.mkdir()
+    own.write_bytes(b"GGUF" + b"\0" * 100)
+    ids = tmp_path / "cache" / "ids"
+    digest = models.model_id(own, ids)
+    assert digest == hashlib.sha256(own.read_bytes()).hexdigest()
+    assert [p.name for p in own.parent.iterdir()] == ["tuned.gguf"]
+    (marker,) = ids.iterdir()
+    marker.write_text(marker.read_text().replace(digest, "f" * 64))  # the next call reads the marker, not the file
+    assert models.model_id(own, ids) == "f" * 64
+    own.write_bytes(b"GGUF" + b"\1" * 101)  # a changed file is hashed again
+    assert models.model_id(own, ids) == hashlib.sha256(own.read_bytes()).hexdigest()

@@ -238,12 +238,22 @@ def _hf_download(ref: str, models_dir: Path) -> Path:
     return _check_gguf(Path(local))
 
 
-def model_id(path: Path) -> str:
-    """A stable id for cache keys: the preset sha256 when known, else the file's own hash."""
+def model_id(path: Path, ids_dir: Path | None = None) -> str:
+    """A stable id for cache keys: the preset sha256 when known, else the file's own hash, kept in
+    a marker so a GB is hashed once per file version. The marker lives in `ids_dir` (the model
+    cache) when given: a user's own .gguf folder gets no stray files."""
     for preset in PRESETS.values():
         if path.name == preset.filename:
             return preset.sha256
-    marker = path.with_name(path.name + ".id")
+    if ids_dir is not None:
+        where = hashlib.sha256(str(Path(path).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        marker = Path(ids_dir) / f"{path.name}.{where}.id"
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # the write below fails too, and the file is hashed again next time
+    else:
+        marker = path.with_name(path.name + ".id")
     stat = path.stat()
     stamp = f"{stat.st_size} {stat.st_mtime_ns}"
     if marker.exists():

@@ -29,7 +29,7 @@ def make_llm(settings=None, *, model: str | None = None, auto_pull: bool = False
         from placecell.tools.llm.llamacpp import LlamaCppLLM
 
         path = models.resolve(model or s.model, s.models_dir, auto_pull=auto_pull)
-        llm = LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path),
+        llm = LlamaCppLLM(path, n_ctx=s.n_ctx, n_threads=s.n_threads, model_id=models.model_id(path, s.models_dir / "ids"),
                           extra_buffers=s.llama_extra_buffers)
     llm.strip_thinking = s.llm_strip_thinking
     return llm
