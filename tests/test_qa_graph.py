@@ -292,3 +292,22 @@ def test_ask_prints_why_the_top_passages_changed(capsys):
     assert "name the most question entities: Travis Parrott; Menno Oosting" in capsys.readouterr().err
     _show_step({"event": "links", "from": ["Longleat"], "passage_ids": ["p3"], "titles": ["Longleat Safari Park"]})
     assert "the passages named in Longleat: Longleat Safari Park" in capsys.readouterr().err
+
+
+def test_a_question_no_passage_shares_a_word_with_gets_no_answer_and_no_citation(tmp_path, small_llm):
+    """Retrieval returns its top k whatever the question; the reader then made up 'the boiling point
+    of mercury' and cited an unrelated passage. No LLM call is made for it now."""
+    from placecell.agents.qa.nodes import shares_a_word
+    from placecell.tools.llm import usage_scope
+
+    b = _backends(tmp_path, small_llm)
+    graph = build_qa_graph(b)
+    with usage_scope() as u:
+        result = graph.invoke({"question": "What is the boiling point of mercury?"},
+                              context=QAContext(method="bm25", top_k=2))
+    assert result["answer"] == "" and result["citations"] == [] and "read" not in u.snapshot()
+    assert any("do not seem to cover it" in n for n in result["notes"])
+    passages = [Passage("x", "Fantagraphics", "Its founding was in 1976.")]
+    assert shares_a_word("Who founded it?", passages)  # 'founded' meets 'founding' by their first letters
+    assert shares_a_word("Qui a fondé Tokyo?", passages) is False
+    assert shares_a_word("東京は?", passages)  # no word the tokeniser splits: not judged

@@ -113,6 +113,11 @@ def make_nodes(backends: Backends):
         citations = [{"title": p.title, "passage_id": p.id, "source": p.source} for p in passages]
         if not ctx.answer or not passages:
             return {"answer": "", "citations": citations}
+        if not shares_a_word(state["question"], passages):
+            # Retrieval always returns its top k; a small reader then "answers" from an unrelated
+            # passage and cites it. No shared word: the documents do not cover the question.
+            return {"answer": "", "citations": [], "notes": [
+                "no retrieved passage shares a word with the question: your documents do not seem to cover it"]}
         from placecell.tools.llm.langchain import PlacecellChatModel
 
         # Through the LangChain wrapper so LangGraph's `messages` stream mode sees the tokens.
@@ -122,6 +127,18 @@ def make_nodes(backends: Backends):
 
     return {"start": start, "ner": ner, "seed": seed, "expand": expand, "prune": prune, "judge": judge,
             "complete": complete, "retrieve": retrieve, "read": read}
+
+
+def shares_a_word(question: str, passages) -> bool:
+    """Whether any passage holds one of the question's content words (compared by their first five
+    letters, so "founded" meets "founding"). A question with no such words (stop words only, or a
+    script the tokeniser does not split) is not judged."""
+    from placecell.tools.web.text import content_words
+
+    asked = {w[:5] for w in content_words(question)}
+    if not asked:
+        return True
+    return any(asked & {w[:5] for w in content_words(f"{p.title} {p.text}")} for p in passages)
 
 
 def complete_ranking(backends: Backends, ctx: QAContext, question: str, candidates: list[str], chain: str = "",
