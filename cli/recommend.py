@@ -44,7 +44,7 @@ def usage_total(per_node: dict) -> dict:
 
 @app.command()
 def recommend(
-    history: str = typer.Option(None, "--history", help="CSV (item[,rating]) or JSONL file of liked items"),
+    history: str = typer.Option(None, "--history", help="CSV (item[,rating]), JSONL or a .json array of {item, rating}: catalog ids or titles, ratings on the 0-5 scale (4 or more: liked)"),
     likes: str = typer.Option(None, "--likes", help="free-text description of what you like"),
     user: str = typer.Option(None, "--user", help="a user id of the --data catalog"),
     data: str = typer.Option("goodbooks_399", "--data", help="catalog: goodbooks_399 | movielens"),

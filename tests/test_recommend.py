@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,33 @@ def test_history_files(tmp_path):
     (tmp_path / "latin1.csv").write_bytes("item\nAmélie\n".encode("latin-1"))
     with pytest.raises(InputError, match="latin1.csv: not UTF-8 text"):
         read_history_file(tmp_path / "latin1.csv")
+
+
+def test_history_entries_of_the_wrong_kind_are_named(tmp_path):
+    """A list item became the unknown title "['81']", a rating of true was 1.0 (a silent dislike),
+    1e308 was accepted, and a .json array was read line by line ("has no 'item'")."""
+    array = tmp_path / "h.json"
+    array.write_text('[\n {"item": "15", "rating": 5},\n {"item": 40}\n]\n')
+    assert read_history_file(array) == [{"item": "15", "rating": 5.0}, {"item": "40", "rating": None}]
+    for line, message in (('{"item": ["81"]}', "entry 1: ['81']: 'item' must be a catalog id or title"),
+                          ('{"item": "81", "rating": true}', "entry 1: '81': rating must be a number, not True"),
+                          ('{"item": "81", "rating": 1e308}', "entry 1: '81': rating 1e+308 is outside the 0-5 star scale"),
+                          ('{"item": "81", "rating": [5]}', "entry 1 has a rating that is not a number: [5]"),
+                          ('["81", 5]', "entry 1 is not an object with an 'item' (list)")):
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(line + "\n")
+        with pytest.raises(InputError, match=re.escape(message)):
+            read_history_file(bad)
+    (tmp_path / "neg.csv").write_text("item,rating\n81,-2\n")
+    with pytest.raises(InputError, match="rating -2 is outside the 0-5 star scale"):
+        read_history_file(tmp_path / "neg.csv")
+
+
+def test_the_graph_checks_history_entries_too(recsys):
+    with pytest.raises(InputError, match="'item' must be a catalog id or title"):
+        run(recsys, None, {"history": [{"item": {"id": 81}}]}, explain=False, layout=False)
+    with pytest.raises(InputError, match="outside the 0-5 star scale"):
+        run(recsys, None, {"history": [{"item": "81", "rating": 11}]}, explain=False, layout=False)
 
 
 def _kept_urls(web, query):

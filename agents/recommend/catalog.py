@@ -227,12 +227,13 @@ def zscore(values: dict[str, float]) -> dict[str, float]:
 
 def read_history_file(path) -> list[dict]:
     """A history file: CSV with an `item` column (catalog id or title) and an optional `rating`
-    column, or JSONL with {"item": ..., "rating": ...} per line. An empty file is an empty history."""
+    column, JSONL with {"item": ..., "rating": ...} per line, or a .json file holding an array of
+    those. An empty file is an empty history."""
     import csv
     import json
-    import math
     from pathlib import Path
 
+    from placecell.agents.recommend.nodes import check_history_entry
     from placecell.tools.recsys_data import read_text
 
     path = Path(path)
@@ -243,7 +244,12 @@ def read_history_file(path) -> list[dict]:
     text = read_text(path)
     if not text.strip():
         return []
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):  # one JSON array of entries
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: not a JSON array ({exc.msg})") from None
+    elif path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
         rows = []
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -251,21 +257,29 @@ def read_history_file(path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{n}: not a JSON object ({exc.msg})") from None
+                raise InputError(f"{path}:{n}: not a JSON object ({exc.msg}); give one object per line, "
+                                 "or a .json file holding one array") from None
     else:
         rows = list(csv.DictReader(text.splitlines()))
         if rows and "item" not in rows[0]:
             raise InputError(f"{path}: needs an 'item' column (catalog id or title); found {', '.join(rows[0])}")
     history = []
     for n, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or not str(row.get("item") or "").strip():
+        if not isinstance(row, dict):
+            raise InputError(f"{path}: entry {n} is not an object with an 'item' ({type(row).__name__})")
+        if row.get("item") is None or (isinstance(row["item"], str) and not row["item"].strip()):
             raise InputError(f"{path}: entry {n} has no 'item'")
         rating = row.get("rating")
+        if isinstance(rating, str):  # a CSV cell; blank is no rating
+            rating = rating.strip() or None
         try:
-            rating = float(rating) if rating not in (None, "") else None
-            if rating is not None and not math.isfinite(rating):
-                raise ValueError
+            rating = rating if rating is None or isinstance(rating, bool) else float(rating)  # True is refused below
         except (TypeError, ValueError):
-            raise InputError(f"{path}: entry {n} has a rating that is not a number: {row.get('rating')!r}") from None
-        history.append({"item": str(row["item"]).strip(), "rating": rating})
+            raise InputError(f"{path}: entry {n} has a rating that is not a number: {row.get('rating')!r}"[:200]) from None
+        entry = {"item": row["item"].strip() if isinstance(row["item"], str) else row["item"], "rating": rating}
+        try:
+            check_history_entry(entry)
+        except InputError as exc:
+            raise InputError(f"{path}: entry {n}: {str(exc).removeprefix('history entry ')}") from None
+        history.append({**entry, "item": str(entry["item"])})
     return history
