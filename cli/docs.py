@@ -33,7 +33,7 @@ def ingest(
     no_extract: bool = typer.Option(False, "--no-extract", help="vectors only, no LLM knowledge graph"),
     encoding: str = typer.Option("utf-8", "--encoding", help="text/HTML files that are not UTF-8: read them as this "
                                  "codec (cp1252, latin-1, shift_jis, ...); utf-8 skips them, named"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="the summary as JSON (counts, KG, seconds, warnings)"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
@@ -93,7 +93,7 @@ def ingest(
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json"), model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="as JSON"), model: str = MODEL_OPT, home: str = HOME_OPT) -> None:
     """Passages, entities, triples, aliases and store size."""
     backends = _backends(model, home)
     kg = backends.load_kg()
@@ -109,7 +109,7 @@ def status(as_json: bool = typer.Option(False, "--json"), model: str = MODEL_OPT
 
 
 @app.command()
-def documents(as_json: bool = typer.Option(False, "--json"), home: str = HOME_OPT) -> None:
+def documents(as_json: bool = typer.Option(False, "--json", help="as JSON"), home: str = HOME_OPT) -> None:
     """The stored documents (files by absolute path, URLs) and their passage counts."""
     from placecell.agents.ingest.documents import list_documents
 
@@ -128,7 +128,7 @@ def documents(as_json: bool = typer.Option(False, "--json"), home: str = HOME_OP
 def remove(
     targets: list[str] = typer.Argument(..., help="files, folders (every document under them), URLs, or names as "
                                                   "`placecell documents` lists them"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="as JSON"),
     home: str = HOME_OPT,
 ) -> None:
     """Forget documents: their passages, vectors and knowledge-graph triples (no model call).
@@ -162,7 +162,7 @@ def ask(
     title_links: bool = typer.Option(QAContext.title_links, "--title-links/--no-title-links", help="neuropath scored mode: after the top two passages, rank the passages whose titles they name"),
     link_depth: int = typer.Option(QAContext.link_depth, "--link-depth", min=1, max=2, help="title links: 1 = the passages the top two name; 2 = free places go to the passages those name"),
     keep_nearest: int = typer.Option(QAContext.keep_nearest, "--keep-nearest", min=0, max=5, help="neuropath scored mode: the question's N nearest passages by embedding always reach the reader's top-k"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="answer, citations (title, passage_id, source), paths, notes and usage as JSON"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:

@@ -51,11 +51,11 @@ def recommend(
     web: str = typer.Option("live", "--web", help=WEB_HELP),
     web_dir: str = typer.Option(None, "--web-dir", help="archive folder for --web record/replay"),
     allow_host: list[str] = typer.Option([], "--allow-host", help="allow fetching this loopback/private host (HOST: any port; HOST:PORT: that port)"),
-    k: int = typer.Option(5, "--k", help="items per carousel"),
-    strategy: str = typer.Option("combined", "--strategy", help="carousel strategy"),
+    k: int = typer.Option(5, "--k", help="items per carousel (1-50)"),
+    strategy: str = typer.Option("combined", "--strategy", help="carousel strategy: accuracy | diversity | xquad | novelty | serendipity | combined"),
     queries: str = typer.Option("reasoned", "--queries", help="web queries: reasoned (LLM reasoning -> scored keywords) | direct (history titles) | both"),
     no_explain: bool = typer.Option(False, "--no-explain", help="skip the LLM explanations"),
-    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage (per node and usage_total), model"),
+    as_json: bool = typer.Option(False, "--json", help="carousels, items, scores, reasons, URLs, queries, usage (per node and usage_total), model (sha256, null when no LLM ran) and model_name"),
     model: str = MODEL_OPT,
     home: str = HOME_OPT,
 ) -> None:
@@ -83,6 +83,10 @@ def recommend(
         out = graph.invoke(inputs, context=ctx)
     out["seconds"] = round(time.perf_counter() - start, 2)
     out["usage_total"] = usage_total(out.get("usage") or {})
+    # The same keys on every run (a run without web or LLM has no queries and loads no model).
+    for key, empty in (("queries", []), ("keywords", []), ("model", None)):
+        out.setdefault(key, empty)
+    out["model_name"] = settings.llm_model if settings.llm_backend == "openai" else settings.model
     if as_json:
         print_json(out)
         return

@@ -33,7 +33,8 @@ def test_recommend_json_on_the_local_web_with_both_query_modes(tmp_path, capsys,
     # --model reaches the lazily loaded LLM (it used to get the default model), and the output says which
     from placecell.tools.models import model_id
 
-    assert both["model"] == model_id(small_model) and "model" not in direct
+    assert both["model"] == model_id(small_model) and direct["model"] is None  # no LLM call: no model loaded
+    assert direct["model_name"] == both["model_name"] == "smollm2-135m"
     assert both["carousels"] and both["items"] and both["web"]["pages"] > 0
     shown = {it["item_id"] for c in both["carousels"] for it in c["items"]}
     assert shown and shown <= {it["item_id"] for it in both["items"]}
