@@ -24,7 +24,12 @@ def settings_from(model: str | None = None, home: str | None = None, **extra) ->
         os.environ["PLACECELL_HOME"] = home
     if model:
         os.environ["PLACECELL_MODEL"] = model
-    return get_settings(model=model, home=home, **extra)
+    settings = get_settings(model=model, home=home, **extra)
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        from placecell.errors import InputError
+
+        raise InputError(f"PLACECELL_HOME {settings.data_dir} is a file, not a folder")
+    return settings
 
 
 def print_json(obj) -> None:

@@ -166,3 +166,13 @@ def test_threads_does_not_hide_an_unreadable_store(tmp_path):
     for name in ("", " ", "a\nb", "a\u200bb", "x" * 101):
         with pytest.raises(InputError):
             check_thread_name(name)
+
+
+def test_a_home_that_is_a_file_is_named(tmp_path, capsys):
+    home = tmp_path / "homefile"
+    home.write_text("not a folder")
+    for args in (["status"], ["threads"], ["documents"]):
+        assert run_cli([*args, "--home", str(home)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: PLACECELL_HOME {home} is a file, not a folder"
+    assert home.read_text() == "not a folder"

@@ -169,6 +169,9 @@ def test_history_files(tmp_path):
     (tmp_path / "latin1.csv").write_bytes("item\nAmélie\n".encode("latin-1"))
     with pytest.raises(InputError, match="latin1.csv: not UTF-8 text"):
         read_history_file(tmp_path / "latin1.csv")
+    (tmp_path / "utf16.csv").write_bytes("item\nAmélie\n".encode("utf-16"))  # with its BOM, as Excel saves it
+    with pytest.raises(InputError, match="utf16.csv: UTF-16 text; save it as UTF-8"):
+        read_history_file(tmp_path / "utf16.csv")
 
 
 def test_history_entries_of_the_wrong_kind_are_named(tmp_path):

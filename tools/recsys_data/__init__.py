@@ -111,6 +111,8 @@ _SNIFF_BYTES = 65536
 
 def _check_text_start(path: Path, start: bytes) -> None:
     """InputError when the file's first bytes are not UTF-8 text (a binary or wrongly encoded file)."""
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):  # Windows tools save CSV as UTF-16; its zero bytes are not binary
+        raise InputError(f"{path}: UTF-16 text; save it as UTF-8")
     if b"\x00" in start:
         raise InputError(f"{path}: not a text file (binary data)")
     try:
