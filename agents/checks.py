@@ -59,6 +59,26 @@ def encoding(obj: Any, name: str) -> None:
         raise InputError(str(exc)) from None
 
 
+RATING_SCALE = (0.0, 5.0)  # the demo catalogs' stars (goodbooks 1-5, MovieLens 0.5-5); 4 or more is a like
+
+
+def history_entry(entry: dict) -> None:
+    """An {item, rating} entry: the item a catalog id or title, the rating a number on the star
+    scale. A list item became the text "['81']" (an unknown title), a rating of True was 1.0 and
+    -1e308 a silent dislike."""
+    item, rating = entry.get("item"), entry.get("rating")
+    if isinstance(item, bool) or not isinstance(item, (str, int)):
+        raise InputError(f"history entry {item!r}: 'item' must be a catalog id or title (text or a number), "
+                         f"not {type(item).__name__}"[:200])
+    if rating is None:
+        return
+    if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not math.isfinite(rating):
+        raise InputError(f"history entry {item!r}: rating must be a number, not {rating!r}"[:200])
+    low, high = RATING_SCALE
+    if not low <= rating <= high:
+        raise InputError(f"history entry {item!r}: rating {rating:g} is outside the {low:g}-{high:g} star scale"[:200])
+
+
 def text_input(state: dict, key: str, *, required: bool) -> str:
     """A graph input that must be text (a question, likes)."""
     value = state.get(key)

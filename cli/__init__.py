@@ -50,6 +50,12 @@ def _click_errors() -> tuple[type[Exception], ...]:
     return (click.ClickException, VendoredClickException)
 
 
+# What to do with a damaged SQLite file, by name (anything else under the home is a rebuilt cache).
+_STORE_ADVICE = {"passages.sqlite": "delete it and rerun `placecell ingest` with the same files (extractions "
+                                    "come from the cache)",
+                 "chat.sqlite": "it holds only the chat threads: move it away to start without them"}
+
+
 def store_failure(exc: Exception) -> str | None:
     """One line for a store that cannot be read or written (SQLite files under PLACECELL_HOME, the
     Chroma store): a full disk, a read-only home or a damaged file, which a traceback would only hide."""
@@ -63,15 +69,11 @@ def store_failure(exc: Exception) -> str | None:
             return (f"cannot open or write a store file under PLACECELL_HOME (sqlite: {text}); check that the "
                     "folder is writable (not a read-only mount, owned by you)")
         damaged = _damaged_sqlite_files()
-        advice = {"passages.sqlite": "delete it and rerun `placecell ingest` with the same files (extractions "
-                                     "come from the cache)",
-                  "chat.sqlite": "it holds only the chat threads: move it away to start without them"}
         if damaged:
             return "; ".join(f"{path} is damaged (sqlite: {text}); "
-                             + advice.get(path.name, "it is a cache: delete it, it is rebuilt") for path in damaged)
+                             + _STORE_ADVICE.get(path.name, "it is a cache: delete it, it is rebuilt") for path in damaged)
         return (f"a store file under PLACECELL_HOME is damaged (sqlite: {text}); files under cache/ can be "
-                "deleted (they are rebuilt); a damaged passages.sqlite: delete it and rerun `placecell ingest` "
-                "with the same files (extractions come from the cache)")
+                f"deleted (they are rebuilt); a damaged passages.sqlite: {_STORE_ADVICE['passages.sqlite']}")
     if type(exc).__module__.startswith("chromadb"):
         return f"the vector store failed ({type(exc).__name__}: {text}); a full disk or a damaged chroma/ folder"
     return None

@@ -213,12 +213,13 @@ def chat(
                                       f" ({settings.llm_backend}{', loaded' if llm is not None else ''})", markup=False)
                     elif command == "/sources":
                         _show_sources(backends)
-                    elif command == "/remove":
+                    elif command == "/remove" and arg:
                         failed += not _remove(backends, arg)
                     elif command == "/ingest" and arg:
                         failed += not _ingest(backends, arg, extract=not no_extract, encoding=context.encoding)
-                    elif command == "/ingest":
-                        raise InputError("usage: /ingest PATH (a file, folder or URL)")
+                    elif command in ("/ingest", "/remove"):
+                        raise InputError(f"usage: {command} PATH (a file, folder or URL"
+                                         + (" as ingested)" if command == "/remove" else ")"))
                     else:
                         raise InputError(f"unknown command {command}; /help lists them")
                     continue
@@ -280,9 +281,6 @@ def _show_sources(backends) -> None:
 def _remove(backends, target: str) -> bool:
     from placecell.agents.ingest.documents import remove_documents
 
-    if not target:
-        err_console.print("error: usage: /remove PATH (a file, folder or URL as ingested)", markup=False)
-        return False
     out = remove_documents(backends, [target])
     if out["unmatched"]:
         err_console.print(f"error: no stored document matches {target} (see: placecell documents)", markup=False)

@@ -366,7 +366,7 @@ def run_eval(cfg: EvalConfig, progress: Callable[[str], None] = print) -> dict:
     results["corpus"] = {"file": str(cfg.corpus), "sha256": corpus_sha, "passages": ingest["passages"],
                          "kg": ingest.get("kg") or {}, "gold_passages_found": found, "gold_passages": total}
     results["questions_file"] = {"file": str(cfg.questions), "sha256": file_sha256(Path(cfg.questions))}
-    # what made it, as the other evals' results.json say (report.md says it too)
+    # what made it, as the other evals' results.json say (report.md prints it)
     from placecell.evals.multihop_report import cpu_model, nproc
 
     results["provenance"] = {"command": cfg.command(), "machine": f"{nproc()} CPUs (`nproc`), {cpu_model()}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-from datetime import datetime, timezone
 from pathlib import Path
 
 from placecell.evals.multihop_metrics import KS
@@ -79,11 +78,11 @@ def write_report(results: dict, cfg, ingest: dict, path: Path) -> None:
     lines = [
         "# Multi-hop QA eval",
         "",
-        f"- command: `{cfg.command()}`",
-        f"- date (UTC): {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')}",
+        f"- command: `{results['provenance']['command']}`",
+        f"- date (UTC): {results['provenance']['date']}",
         f"- model: `{results['model']}`"
         + (f"; knowledge graph extracted by `{results['kg_model']}`" if results.get("kg_model") else ""),
-        f"- machine: {nproc()} CPUs (`nproc`), {cpu_model()}",
+        f"- machine: {results['provenance']['machine']}",
         f"- questions: {results['questions']} from `{cfg.questions}` (sha256 {results['questions_file']['sha256'][:12]})",
         f"- corpus: `{cfg.corpus}` (sha256 {corpus['sha256'][:12]}), {corpus['passages']} passages; {kg_line(kg)}",
         f"- recall level: {results['recall_level']} (against "

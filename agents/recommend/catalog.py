@@ -233,7 +233,7 @@ def read_history_file(path) -> list[dict]:
     import json
     from pathlib import Path
 
-    from placecell.agents.recommend.nodes import check_history_entry
+    from placecell.agents import checks
     from placecell.tools.recsys_data import read_text
 
     path = Path(path)
@@ -278,7 +278,7 @@ def read_history_file(path) -> list[dict]:
             raise InputError(f"{path}: entry {n} has a rating that is not a number: {row.get('rating')!r}"[:200]) from None
         entry = {"item": row["item"].strip() if isinstance(row["item"], str) else row["item"], "rating": rating}
         try:
-            check_history_entry(entry)
+            checks.history_entry(entry)
         except InputError as exc:
             raise InputError(f"{path}: entry {n}: {str(exc).removeprefix('history entry ')}") from None
         history.append({**entry, "item": str(entry["item"])})

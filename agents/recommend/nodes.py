@@ -64,28 +64,6 @@ def _usage(scope) -> dict:
     return {node: {k: v for k, v in u.items() if k != "fallbacks"} for node, u in scope.snapshot().items()}
 
 
-RATING_SCALE = (0.0, 5.0)  # the demo catalogs' stars (goodbooks 1-5, MovieLens 0.5-5); 4 or more is a like
-
-
-def check_history_entry(entry: dict) -> None:
-    """An {item, rating} entry: the item a catalog id or title, the rating a number on the star
-    scale. A list item became the text "['81']" (an unknown title), a rating of True was 1.0 and
-    -1e308 a silent dislike."""
-    import math
-
-    item, rating = entry.get("item"), entry.get("rating")
-    if isinstance(item, bool) or not isinstance(item, (str, int)):
-        raise InputError(f"history entry {item!r}: 'item' must be a catalog id or title (text or a number), "
-                         f"not {type(item).__name__}"[:200])
-    if rating is None:
-        return
-    if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not math.isfinite(rating):
-        raise InputError(f"history entry {item!r}: rating must be a number, not {rating!r}"[:200])
-    low, high = RATING_SCALE
-    if not low <= rating <= high:
-        raise InputError(f"history entry {item!r}: rating {rating:g} is outside the {low:g}-{high:g} star scale"[:200])
-
-
 def make_nodes(deps: RecommendDeps) -> dict:
     recsys = deps.recsys
     catalog = recsys.catalog
@@ -108,7 +86,7 @@ def make_nodes(deps: RecommendDeps) -> dict:
             entries = [{"item": i} for i in catalog.history(str(state["user_id"]))]
         liked, seen, unknown = [], [], []
         for entry in entries:
-            check_history_entry(entry)
+            checks.history_entry(entry)
             iid = recsys.resolve(str(entry.get("item", "")))
             if iid is None:
                 unknown.append(str(entry.get("item", "")))

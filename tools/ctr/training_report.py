@@ -52,9 +52,7 @@ def train_and_export(
     threads: int = 1,
     say: Callable[[str], None] = print,
     linear_init: str = "auto",
-    command: list[str] | None = None,
 ) -> dict[str, Path]:
-    """`command`: the command line that asked for it, recorded with the machine and date."""
     from placecell.evals.recsys_report import provenance
     from placecell.tools.ctr.export import save_artifacts
     from placecell.tools.ctr.scorer import CTRScorer
@@ -69,8 +67,7 @@ def train_and_export(
     metrics = {"validation": _per_k(val.labels, val_probs)}
     if test is not None and len(test):
         metrics["test"] = _per_k(test.labels, predict(trained.model, trained.encoder.transform(test.values)))
-    made_by = provenance(command or _train_command(data, fmt, label, featindex, out_dir, name, epochs, seed, threads,
-                                                   linear_init))
+    made_by = provenance(_train_command(data, fmt, label, featindex, out_dir, name, epochs, seed, threads, linear_init))
     # Written and checked in a staging folder, then moved in: a model already in `out_dir` is replaced
     # only by a complete, verified pair (ONNX + sidecar whose sha256 matches), never half of one.
     out_dir.mkdir(parents=True, exist_ok=True)
