@@ -165,6 +165,9 @@ def chat(
         raise InputError("--web replay needs --web-dir (a folder saved by `placecell recommend --web record`)")
     # the ingest graph reads settings.allow_hosts beside its context's: /ingest and routed ingests alike
     from placecell.settings import get_settings
+    from placecell.tools.web.safety import check_allow_hosts
+
+    check_allow_hosts(allow_host)
 
     extra = {"allow_hosts": [*get_settings().allow_hosts, *allow_host]} if allow_host else {}
     settings = settings_from(model=model, home=home, **extra)

@@ -29,6 +29,9 @@ def settings_from(model: str | None = None, home: str | None = None, **extra) ->
         from placecell.errors import InputError
 
         raise InputError(f"PLACECELL_HOME {settings.data_dir} is a file, not a folder")
+    from placecell.tools.web.safety import check_allow_hosts
+
+    check_allow_hosts(settings.allow_hosts, "PLACECELL_ALLOW_HOSTS entry")
     return settings
 
 

@@ -40,7 +40,9 @@ def ingest(
     """Load, chunk, embed and extract a knowledge graph. Reruns on unchanged input do no LLM work."""
     from placecell.agents.ingest.state import IngestContext
     from placecell.graphs.ingest import build_ingest_graph
+    from placecell.tools.web.safety import check_allow_hosts
 
+    check_allow_hosts(allow_host)
     backends = _backends(model, home)
     graph = build_ingest_graph(backends)
     ctx = IngestContext(allow_hosts=list(allow_host), extract=not no_extract, encoding=encoding,

@@ -9,8 +9,9 @@ import typer
 
 from placecell.agents.recommend.webstep import open_web_client
 from placecell.cli import app, eval_app
-from placecell.cli.common import console, print_json, settings_from, warn, writable_dir
+from placecell.cli.common import console, err_console, print_json, settings_from, warn, writable_dir
 from placecell.errors import InputError
+from placecell.tools.web.archive import WebArchive
 
 MODEL_OPT = typer.Option(None, "--model", "-m", help="preset, .gguf path or hf:REPO/FILE (env PLACECELL_MODEL)")
 HOME_OPT = typer.Option(None, "--home", help="data folder (env PLACECELL_HOME)")
@@ -69,14 +70,24 @@ def recommend(
         raise InputError("give --history FILE, --likes TEXT or --user ID")
     if queries not in QUERY_MODES or queries == "none":
         raise InputError(f"unknown --queries {queries!r} (known: reasoned, direct, both; no web: --web off)")
+    from placecell.tools.web.safety import check_allow_hosts
+
+    check_allow_hosts(allow_host)
     settings = settings_from(model=model, home=home)
     recsys = load_recsys(data)
     entries = read_history_file(history) if history else []
+    if entries and not likes and all(recsys.resolve(e["item"]) is None for e in entries):
+        # Most likely the wrong catalog: a page of popular items would look like an answer to this history.
+        shown = ", ".join(repr(e["item"]) for e in entries[:3])
+        raise InputError(f"none of the {len(entries)} items in {history} is in the {data} catalog ({shown}"
+                         f"{', ...' if len(entries) > 3 else ''}); check --data, or describe your taste with --likes")
     if user and user not in set(recsys.catalog.interactions.users.tolist()):
         raise InputError(f"user {user!r} is not in the {data} catalog")
     inputs = {"history": entries, "likes": likes or "", "user_id": user or ""}
     ctx = RecommendContext(catalog=data, query_mode="none" if web == "off" else queries, explain=not no_explain,
                            k=k, strategy=strategy)
+    if web == "replay" and web_dir and Path(web_dir).is_dir() and not any(WebArchive(web_dir).counts().values()):
+        warn(f"--web-dir {web_dir} holds no recorded searches or pages: the page is made without the web")
     start = time.perf_counter()
     with open_web_client(web, web_dir, allow_host, settings, recsys) as client:
         graph = build_recommend_graph(recsys, web=None if web == "off" else client)
@@ -89,10 +100,15 @@ def recommend(
     out["model_name"] = settings.llm_model if settings.llm_backend == "openai" else settings.model
     if as_json:
         print_json(out)
-        return
-    for note in out.get("notes", []):
-        warn(note)
-    _print_page(out)
+    else:
+        for note in out.get("notes", []):
+            warn(note)
+        _print_page(out)
+    if web == "record" and not WebArchive(web_dir).counts()["searches"]:
+        # The page above was made without the web; a replay of this folder would find nothing either.
+        err_console.print(f"error: nothing was recorded in {web_dir}: every web search failed (see the notes)",
+                          markup=False)
+        raise typer.Exit(1)
 
 
 @eval_app.command("recommend")

@@ -122,6 +122,7 @@ def train_ctr(
     linear_init: str = typer.Option("auto", "--linear-init", help="auto | zero | lr: start the first-order weights from "
                                     "an L2 logistic regression (lr) or zero; auto picks lr when either class has few "
                                     "training rows (see RESULTS_recsys.md)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace a model of the same --name in --out"),
 ) -> None:
     """Train SGCTR on your data, export it to ONNX and write a training report."""
     from placecell.tools.ctr.train import LINEAR_INITS
@@ -135,6 +136,9 @@ def train_ctr(
     if not artefact or artefact.startswith(".") or re.search(r"[/\\\x00]", artefact):  # a file name inside --out, not a path
         raise InputError(f"--name {artefact!r}: a file name inside --out, without '/' and not starting with '.'")
     writable_dir(out)
+    existing = [p for p in (Path(out) / f"{artefact}.onnx", Path(out) / f"{artefact}.json") if p.exists()]
+    if existing and not overwrite:  # a trained model (the shipped ones among them) is not replaced by accident
+        raise InputError(f"{existing[0]} exists; pass --overwrite to replace it, or choose another --out or --name")
     _needs_torch()
     paths = train_and_export(data, fmt, label, str(featindex) if featindex else None, out, artefact, epochs, seed, threads, say=_say,
                              linear_init=linear_init)

@@ -192,6 +192,18 @@ def sample_users(eligible: list[str], users: int, seed: int) -> list[str]:
     return [eligible[j] for j in sorted(chosen.tolist())]
 
 
+def _model_name(llm) -> str:
+    """What a reader knows the model by: the GGUF file name (its model_id is the file's sha256), or the
+    OpenAI-compatible model_id, which already names the endpoint and model."""
+    path = getattr(llm, "path", None)
+    return path.name if isinstance(path, Path) and path.suffix == ".gguf" else str(getattr(llm, "model_id", "?"))
+
+
+def _model_line(meta: dict) -> str:
+    name, ident = meta.get("model_name"), meta.get("model", "?")
+    return ident if not name or name == ident else f"{name} (sha256 {ident})"
+
+
 def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: EvalFiles | None = None, seed: int = 0,
                        llm=None, embedder=None) -> dict:
     from placecell.agents.recommend.state import RecommendContext
@@ -286,6 +298,7 @@ def run_recommend_eval(data: str, *, users: int = 50, out_dir: Path, files: Eval
     drawn = sorted({r.get("negatives", N_NEGATIVES) for r in per_variant[FULL]}) or [N_NEGATIVES]
     meta = {"command": _command(), "reused_users": reused, "seed": seed,
             "negatives": drawn[0] if len(drawn) == 1 else f"{drawn[0]}-{drawn[-1]}", "model": getattr(llm, "model_id", "?"),
+            "model_name": _model_name(llm),
             "embedder": getattr(embedder, "model_id", type(embedder).__name__),
             "machine": machine_line(),
             "wall_seconds": round(time.perf_counter() - started, 1), "injection_target": target.title,
@@ -341,7 +354,7 @@ def write_reports(out_dir: Path, results: dict, meta: dict) -> None:
              f"{results['users']} users, 1 held-out positive + {meta['negatives']} sampled negatives each"
              + (f" (fewer than {N_NEGATIVES}: the catalogue is small, so hit rates are easier to reach)"
                 if meta["negatives"] != N_NEGATIVES else "") + " "
-             f"(seed {meta['seed']}). Model {meta['model']}, embedder {meta['embedder']}, machine {meta['machine']}, "
+             f"(seed {meta['seed']}). Model {_model_line(meta)}, embedder {meta['embedder']}, machine {meta['machine']}, "
              f"wall time {meta['wall_seconds']} s"
              + (f" ({meta['reused_users']} users reused from checkpoints of an earlier run)" if meta.get("reused_users") else "") + ".",
              "", f"Command: `{meta.get('command', '?')}`", "",

@@ -220,10 +220,18 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys, monkeypa
     from placecell.tools.ctr.scorer import CTRScorer
 
     before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    capsys.readouterr()
+    retrain = ["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(tmp_path / "m"),
+               "--epochs", "1", "--seed", "3"]
+    with pytest.raises(SystemExit) as exc:  # a model of that name is there: not replaced without --overwrite
+        main(retrain)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: {tmp_path / 'm' / 'clicks.onnx'} exists; pass --overwrite to "
+                                               "replace it, or choose another --out or --name")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
     monkeypatch.setattr(training_report, "ONNX_TOLERANCE", -1.0)
     with pytest.raises(SystemExit) as exc:
-        main(["train", "ctr", "--data", str(data), "--format", "csv", "--label", "click", "--out", str(tmp_path / "m"),
-              "--epochs", "1", "--seed", "3"])
+        main([*retrain, "--overwrite"])
     assert exc.value.code == 3 and "ONNX export differs" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
     CTRScorer(tmp_path / "m" / "clicks.json")

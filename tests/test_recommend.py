@@ -174,6 +174,18 @@ def test_history_files(tmp_path):
         read_history_file(tmp_path / "utf16.csv")
 
 
+def test_a_csv_row_with_more_cells_than_columns_is_refused(tmp_path):
+    """An unquoted comma in a title used to cut it short in silence ('Dune, Part Two' became 'Dune'
+    and the rest went nowhere); a row without its optional rating is still read."""
+    ragged = tmp_path / "h.csv"
+    ragged.write_text("item\n15\nDune, Part Two\n")
+    with pytest.raises(InputError, match=re.escape("h.csv:3: 2 cells for 1 columns (item); put a title that "
+                                                   "holds a comma in double quotes")):
+        read_history_file(ragged)
+    ragged.write_text('item,rating\n"Eat, Pray, Love",5\n15\n')
+    assert read_history_file(ragged) == [{"item": "Eat, Pray, Love", "rating": 5.0}, {"item": "15", "rating": None}]
+
+
 def test_history_entries_of_the_wrong_kind_are_named(tmp_path):
     """A list item became the unknown title "['81']", a rating of true was 1.0 (a silent dislike),
     1e308 was accepted, and a .json array was read line by line ("has no 'item'")."""

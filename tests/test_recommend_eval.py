@@ -128,3 +128,18 @@ def test_weight_fit_never_uses_the_eval_users_and_resumes(tmp_path, monkeypatch)
     main(["--users", "6", "--out", str(tmp_path)])  # resumed: every user's features are reused
     assert (tmp_path / "features.jsonl").read_text() == features
     assert json.loads((tmp_path / "results.json").read_text())["scores"] == saved["scores"]
+
+
+def test_the_report_names_the_model_by_its_file_not_only_its_hash():
+    """The report said 'Model 1d9614638d18...': the sha256 alone, which no reader can map to a model."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from placecell.evals.recommend import _model_line, _model_name
+
+    gguf = SimpleNamespace(path=Path("/m/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"), model_id="1d96")
+    meta = {"model": "1d96", "model_name": _model_name(gguf)}
+    assert _model_line(meta) == "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf (sha256 1d96)"
+    served = SimpleNamespace(model_id="openai:http://127.0.0.1:8000/v1:qwen")
+    assert _model_line({"model": served.model_id, "model_name": _model_name(served)}) == served.model_id
+    assert _model_line({"model": "1d96"}) == "1d96"  # results written before model_name existed

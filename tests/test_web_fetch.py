@@ -348,3 +348,49 @@ def test_a_public_page_cannot_redirect_into_an_allowed_private_host(monkeypatch)
             fetch_page("http://public.example/story", allow_hosts=["127.0.0.1"], client=client, robots=RobotsCache())
         page = fetch_page("http://127.0.0.1:8080/hop", allow_hosts=["127.0.0.1"], client=client, robots=RobotsCache())
         assert page.final_url == "http://127.0.0.1:8080/admin" and "private admin page" in page.text
+
+
+RUSSIAN = "<html><head>{meta}<title>Кириллица</title></head><body><p>Имя розы: медленный детектив в монастыре.</p></body></html>"
+
+
+@pytest.mark.parametrize("body, content_type", [
+    # the charset only in a meta tag: it was read as latin-1 and stored as "Êèðèëëèöà"
+    (RUSSIAN.format(meta='<meta charset="windows-1251">').encode("cp1251"), "text/html"),
+    (RUSSIAN.format(meta='<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">').encode("koi8-r"),
+     "text/html"),
+    # UTF-16 (declared, or with its byte-order mark) was refused as binary for its NUL bytes
+    (RUSSIAN.format(meta="").encode("utf-16-le"), "text/html; charset=utf-16le"),
+    (RUSSIAN.format(meta="").encode("utf-16"), "text/html"),
+    ("\ufeff".encode() + RUSSIAN.format(meta='<meta charset="iso-8859-1">').encode(), "text/html"),  # the BOM wins
+])
+def test_the_page_encoding_is_read_as_browsers_read_it(body, content_type):
+    with LocalWebServer({"/ru.html": Route(body, content_type)}) as srv:
+        page = get(srv, "/ru.html")
+    assert page.title == "Кириллица" and "медленный детектив" in page.text
+
+
+def test_a_host_that_cannot_be_reached_is_named_as_such_not_as_robots_txt():
+    """Connection refused read "robots.txt unreachable (...), treated as disallow", and the refusal was
+    remembered for the rest of the process: a server started a moment later was still refused."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    robots = RobotsCache()
+    with pytest.raises(FetchError) as exc:
+        fetch_page(f"http://127.0.0.1:{port}/page.html", allow_hosts=ALLOW, robots=robots)
+    assert "connection failed" in str(exc.value) and "robots" not in str(exc.value)
+    assert not robots._parsers  # nothing remembered about the origin
+
+
+def test_empty_and_malformed_responses_are_named():
+    routes = {"/204": Route(b"", "", 204), "/bad-location": Route(status=302, headers=(("Location", "http://[::1/x"),))}
+    with LocalWebServer(routes) as srv:
+        with pytest.raises(FetchError, match=r"empty response \(HTTP 204 No Content\)"):
+            get(srv, "/204")
+        with pytest.raises(FetchError) as exc:
+            get(srv, "/bad-location")
+    assert "connection failed" not in str(exc.value)
+    with pytest.raises(FetchError, match="resolves to an unspecified address"):
+        check_url("http://0.0.0.0/")

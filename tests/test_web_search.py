@@ -166,3 +166,19 @@ def test_record_makes_its_folder_even_when_nothing_is_found(tmp_path):
     assert (tmp_path / "archive").is_dir()
     with WebClient("replay", web_dir=tmp_path / "archive") as replay:
         assert "not in the recorded web archive" in replay.search("anything", 3).error
+
+
+def test_a_doctored_archive_cannot_have_a_file_or_script_url_cited(tmp_path):
+    """Replay served any URL an archive held: a file: or javascript: page became cited evidence."""
+    from placecell.tools.web.archive import WebArchive
+
+    archive = WebArchive(tmp_path)
+    urls = ["file:///etc/passwd", "javascript:alert(1)", "http://user:pw@example.com/", "http://example.com/ok"]
+    archive.save_search("q", [{"title": "t", "url": u, "snippet": ""} for u in urls])
+    for url in urls:
+        archive.save_page(FetchedPage(url, url, 200, "text/html", "t", "page text about mountains"))
+    with WebClient("replay", web_dir=tmp_path) as replay:
+        fetched = replay.fetch_many([h.url for h in replay.search("q")])
+    reasons = [r.reason if isinstance(r, FetchError) else "served" for r in fetched]
+    assert reasons == ["refused: scheme 'file' is not http or https", "refused: scheme 'javascript' is not http or https",
+                       "refused: credentials in the URL", "served"]

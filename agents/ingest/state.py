@@ -26,9 +26,11 @@ class IngestContext:
 
     def __post_init__(self) -> None:
         from placecell.agents import checks
+        from placecell.tools.web.safety import check_allow_hosts
 
         checks.integer(self, "chunk_chars", 100)  # 0 or less never ends a chunk
         checks.string_list(self, "allow_hosts")
+        check_allow_hosts(self.allow_hosts, "allow_hosts entry")
         checks.encoding(self, "encoding")
         checks.number(self, "alias_threshold", 0.0, 1.0)
 

@@ -260,7 +260,14 @@ def read_history_file(path) -> list[dict]:
                 raise InputError(f"{path}:{n}: not a JSON object ({exc.msg}); give one object per line, "
                                  "or a .json file holding one array") from None
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        reader = csv.DictReader(text.splitlines())
+        rows = []
+        for row in reader:
+            if None in row:  # more cells than the header: an unquoted comma would cut a title short
+                raise InputError(f"{path}:{reader.line_num}: {len(reader.fieldnames) + len(row[None])} cells for "
+                                 f"{len(reader.fieldnames)} columns ({', '.join(reader.fieldnames)}); "
+                                 "put a title that holds a comma in double quotes")
+            rows.append(row)
         if rows and "item" not in rows[0]:
             raise InputError(f"{path}: needs an 'item' column (catalog id or title); found {', '.join(rows[0])}")
     history = []

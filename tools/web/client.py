@@ -67,6 +67,8 @@ class WebClient:
             raise InputError(f"unknown --web mode {self.mode!r}; use one of {', '.join(WEB_MODES)}")
         if self.mode in ("record", "replay") and not self.web_dir:
             raise InputError(f"--web {self.mode} needs --web-dir DIR")
+        if self.mode == "replay" and Path(self.web_dir).exists() and not Path(self.web_dir).is_dir():
+            raise InputError(f"--web-dir {self.web_dir} is a file, not a folder saved by --web record")
         if self.mode == "replay" and not Path(self.web_dir).is_dir():
             raise InputError(f"--web-dir {self.web_dir} does not exist (record it first with --web record)")
         if self.mode == "record":  # made up front: a recording that found nothing still leaves its (empty) archive
@@ -144,7 +146,11 @@ class WebClient:
         return results
 
     def _replayed(self, url: str) -> FetchedPage | FetchError:
+        # No fetch happens, so no address check; the URL's form is checked as a live fetch would.
+        from placecell.tools.web.safety import check_form
+
         try:
+            check_form(url)
             return self._archive.load_page(url)
         except FetchError as exc:
             return exc

@@ -78,6 +78,39 @@ def good_page(page: FetchedPage) -> bool:
     return 200 <= page.status < 300 and bool(page.text.strip())
 
 
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]+)""", re.IGNORECASE)
+
+
+def _codec(name: str | None) -> str | None:
+    import codecs
+
+    try:
+        return codecs.lookup(name).name if name else None
+    except LookupError:  # an unknown charset label is ignored, as browsers do
+        return None
+
+
+def page_charset(body: bytes, header_charset: str | None, html: bool) -> str | None:
+    """The page's declared encoding, in the order browsers use: a byte-order mark, the HTTP header,
+    then (HTML) a `<meta charset>` or `<meta http-equiv=Content-Type>` in the first 4 KB."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name
+    if _codec(header_charset):
+        return _codec(header_charset)
+    if html and (match := _META_CHARSET.search(body[:4096])):
+        found = _codec(match.group(1).decode("ascii", "replace"))
+        # A meta tag readable as ASCII cannot truly be UTF-16/32 (the page would be in NUL-padded bytes).
+        return None if found and found.startswith(("utf-16", "utf-32")) else found
+    return None
+
+
+def _wide(charset: str | None) -> bool:
+    return bool(charset) and charset.startswith(("utf-16", "utf-32"))
+
+
 def _decode(body: bytes, charset: str | None) -> str:
     for enc in (charset, "utf-8"):
         if not enc:
@@ -86,6 +119,11 @@ def _decode(body: bytes, charset: str | None) -> str:
             return body.decode(enc)
         except (LookupError, UnicodeDecodeError):
             continue
+    from charset_normalizer import from_bytes  # installed with trafilatura
+
+    guess = from_bytes(body[:65536]).best()
+    if guess is not None and guess.encoding:
+        return body.decode(guess.encoding, errors="replace")
     return body.decode("latin-1")
 
 
@@ -132,9 +170,10 @@ def extract_text(html: str, url: str = "") -> tuple[str, str]:
 def _page_from_response(raw, url: str) -> FetchedPage:
     if not 200 <= raw.status < 300:
         raise FetchError(f"HTTP {raw.status}", url)
-    if b"\x00" in raw.body[:2048]:
+    charset = page_charset(raw.body, raw.charset, raw.content_type in HTML_TYPES)
+    if b"\x00" in raw.body[:2048] and not _wide(charset):  # UTF-16/32 text is full of NUL bytes
         raise FetchError("binary content, not HTML or text", url)
-    decoded = _decode(raw.body, raw.charset)
+    decoded = _decode(raw.body, charset)
     if _control_share(decoded[:4096]) > MAX_CONTROL_SHARE:
         raise FetchError("binary content, not HTML or text", url)
     if raw.content_type in HTML_TYPES:

@@ -76,10 +76,12 @@ class RobotsCache:
                 parser = self._load(client, origin, allow_hosts, timeout, user_agent)
                 # A lookup cut short by the page's own time budget says nothing about the site:
                 # the next page of this origin asks again.
-                if self._unreachable.get(origin) != "timed out":
+                if not _transient(self._unreachable.get(origin)):
                     self._parsers[origin] = parser
         if parser.can_fetch(_agent_token(user_agent), url):
             return None
+        if _transient(self._unreachable.get(origin)) and self._unreachable[origin] != "timed out":
+            return self._unreachable[origin]  # the site itself cannot be reached: no robots.txt policy involved
         if origin in self._unreachable:
             return f"robots.txt unreachable ({self._unreachable[origin]}), treated as disallow"
         return "disallowed by robots.txt"
@@ -88,6 +90,12 @@ class RobotsCache:
         with self._lock:
             self._parsers.clear()
             self._unreachable.clear()
+
+
+def _transient(reason: str | None) -> bool:
+    """A lookup that says nothing about the site's policy (time ran out, the host was down or did not
+    resolve): not remembered, so the next page of this origin asks again."""
+    return bool(reason) and reason.startswith(("timed out", "connection failed", "cannot resolve host"))
 
 
 ROBOTS = RobotsCache()

@@ -47,6 +47,49 @@ def _allow_entry(entry: str) -> tuple[str, int | None]:
     return _normalise_host(host), int(port) if port.isdigit() else -1  # -1: a bad port matches nothing
 
 
+_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_")
+
+
+def allow_host_problem(entry: str) -> str | None:
+    """Why an --allow-host entry can match no URL (a typo would otherwise be ignored in silence and the
+    fetch refused later with advice to pass the same flag), or None for HOST, HOST:PORT, IPV6 or
+    [IPV6]:PORT."""
+    if not isinstance(entry, str) or not entry.strip():
+        return "is empty; give a host such as 127.0.0.1 or 127.0.0.1:8000"
+    text = entry.strip()
+    if "/" in text or "@" in text:
+        return "is not a host: give the host (and port) alone, e.g. 127.0.0.1:8000, not a URL"
+    if "*" in text:
+        return "has a wildcard; give each host (and port) to allow"
+    if text.startswith("[") and "]:" not in text and not text.endswith("]"):
+        return "has an unclosed ["
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    host, port = _allow_entry(text)
+    if port == -1 or (port is not None and not 1 <= port <= 65535):
+        return "has a port that is not 1-65535"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if not host or set(host) - _HOST_CHARS or ":" in host:
+        return "is not a host name or IP address"
+    return None
+
+
+def check_allow_hosts(entries, option: str = "--allow-host") -> list[str]:
+    """The entries, or PlacecellError naming the first one that can match nothing."""
+    from placecell.errors import InputError
+
+    entries = list(entries or [])
+    for entry in entries:
+        problem = allow_host_problem(entry)
+        if problem:
+            raise InputError(f"{option} {entry!r} {problem}")
+    return entries
+
+
 def host_is_allowed(host: str, allow_hosts: tuple[str, ...] | list[str], port: int | None = None) -> bool:
     """True when `host` (on `port`) is listed in allow_hosts (names compared case-insensitively)."""
     wanted = _normalise_host(host)
@@ -116,18 +159,26 @@ def parse_url(url: str):
     return parts
 
 
-def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
-    """Raise FetchError unless `url` is http(s) and every address of its host is public
-    (or the host is in allow_hosts)."""
+def check_form(url: str):
+    """The parsed URL, or FetchError unless it is an http(s) URL with a host and no credentials: the
+    part of the check that needs no name lookup (replayed archive entries get this much, so an edited
+    archive cannot have a `file:` or `javascript:` URL cited as a source)."""
     parts = parse_url(url)
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise FetchError(f"refused: scheme {scheme or '(none)'!r} is not http or https", url)
-    host = parts.hostname
-    if not host:
+    if not parts.hostname:
         raise FetchError("refused: URL has no host", url)
     if parts.username or parts.password:
         raise FetchError("refused: credentials in the URL", url)
+    return parts
+
+
+def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
+    """Raise FetchError unless `url` is http(s) and every address of its host is public
+    (or the host is in allow_hosts)."""
+    parts = check_form(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
     port = parts.port or (443 if scheme == "https" else 80)
     if host_is_allowed(host, allow_hosts, port):
         return
@@ -135,7 +186,7 @@ def check_url(url: str, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
         problem = address_problem(ipaddress.ip_address(addr.split("%", 1)[0]))
         if problem:
             raise FetchError(
-                f"refused: {host} resolves to a {problem} ({addr}); pass --allow-host {_allow_hint(host, port)} to "
+                f"refused: {host} resolves to {'an' if problem[0] in 'aeiou' else 'a'} {problem} ({addr}); pass --allow-host {_allow_hint(host, port)} to "
                 "allow it",
                 url,
             )

@@ -210,12 +210,16 @@ def get_capped(
                     current = nxt
                     continue
                 media, charset = split_content_type(resp.headers.get("content-type", ""))
+                if resp.status_code == 204:
+                    raise FetchError("empty response (HTTP 204 No Content)", url)
                 if accept_types is not None and resp.status_code < 300 and media not in accept_types:
                     raise FetchError(f"content type {media or '(none)'!r} is not HTML or text", url)
                 body = _read_capped(resp, url, max_bytes, deadline)
                 return RawResponse(url, current, resp.status_code, media, charset, body)
         except httpx.TimeoutException:
             raise FetchError("timed out", url) from None
+        except httpx.ProtocolError as exc:  # the server answered, but not in HTTP httpx can read
+            raise FetchError(f"malformed response from the server: {exc}".rstrip(": ")[:200], url) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "), url) from None
         except httpx.InvalidURL as exc:  # not an HTTPError: a Location httpx cannot parse
