@@ -21,6 +21,14 @@ from pathlib import Path
 from placecell.settings import Settings, get_settings
 
 
+def _file_state(path: Path | None) -> tuple:
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        return (None, None)
+    return (st.st_mtime_ns, st.st_size) if st else (None, None)
+
+
 def model_key(model_id: str) -> str:
     """A model id as a file-name part: a GGUF's sha256 id keeps its first 16 hex digits; any other
     id (`openai:http://host:port/v1:model`) becomes `openai-` + 16 hex digits of its hash, so no
@@ -105,17 +113,20 @@ class Backends:
 
         with self._lock:
             model_id = self.kg_model_id or model_id
-            path = self.kg_path(model_id) if model_id else None
-            if path is None or not path.exists():
-                path = self.latest_kg_path()
-            if self._kg is None or getattr(self._kg, "_path", None) != path:
+            own = self.kg_path(model_id) if model_id else None
+            path = own if own is not None and own.exists() else self.latest_kg_path()
+            # Keyed by the file's state too: another process (the CLI beside a server) rewrites the same path.
+            key = (path, *_file_state(path))
+            if self._kg is None or getattr(self._kg, "_key", None) != key:
                 kg = KnowledgeGraph.load(path) if path else KnowledgeGraph()
                 if kg.passage_triples:
                     # Passages deleted since the graph was saved (an ingest or remove that was cut
                     # short, or another process's) must not be reached through its paths.
                     kg = kg.without_passages(set(self.get_registry().ids()))
-                kg._path = path
+                kg._path, kg._key = path, key
                 self._kg = kg
+            # another model's graph answers when this one built none here: callers say so
+            self._kg.by_other_model = own is not None and path is not None and path != own
             return self._kg
 
     def forget_kg(self) -> None:

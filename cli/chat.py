@@ -272,13 +272,16 @@ def _new_thread_name() -> str:
 
 
 def _show_sources(backends) -> None:
-    titles: dict[str, int] = {}
-    for p in backends.get_registry().all():
-        titles[p.title] = titles.get(p.title, 0) + 1
-    if not titles:
+    """The stored documents, as `placecell documents` lists them (the names /remove takes)."""
+    from placecell.agents.ingest.documents import list_documents
+
+    docs = list_documents(backends)
+    if not docs:
         console.print("no documents yet: /ingest PATH", markup=False)
-    for title, n in sorted(titles.items()):
-        console.print(f"  {title}" + (f" ({n} passages)" if n > 1 else ""), markup=False)
+    for d in docs:
+        gone = "  (file gone: /remove it)" if d.get("exists") is False else ""
+        console.print(f"  {d['document']}  ({d['passages']} passage{'s' if d['passages'] != 1 else ''}){gone}",
+                      markup=False)
 
 
 def _remove(backends, target: str) -> bool:

@@ -102,12 +102,15 @@ def status(as_json: bool = typer.Option(False, "--json", help="as JSON"), model:
     size = sum(p.stat().st_size for p in backends.home.rglob("*") if p.is_file()) if backends.home.exists() else 0
     info = {"home": str(backends.home), "documents": len(backends.get_registry().documents()),
             "passages": len(backends.get_registry()), "entities": len(kg.entities()),
-            "triples": kg.n_triples(), "aliases": kg.n_aliases(), "store_bytes": size}
+            "triples": kg.n_triples(), "aliases": kg.n_aliases(), "store_bytes": size,
+            "knowledge_graphs": len(list((backends.home / "kg").glob("*.json"))) if (backends.home / "kg").is_dir() else 0}
     if as_json:
         print_json(info)
     else:
         for k, v in info.items():
             console.print(f"{k}: {v}", markup=False)
+        if info["knowledge_graphs"] > 1:  # one per extraction model; ask uses its own model's when there is one
+            console.print("(entities, triples and aliases are the newest knowledge graph's)", markup=False)
 
 
 @app.command()
@@ -184,7 +187,7 @@ def ask(
         raise InputError(f"unknown mode '{mode}' (known: scored, faithful)")
     if path_probe not in PROBES:
         raise InputError(f"unknown path probe '{path_probe}' (known: {', '.join(PROBES)})")
-    ctx = QAContext(method=method, mode=mode, top_k=top_k, max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
+    ctx = QAContext(method=method, mode=mode, top_k=top_k, rank_k=max(QAContext.rank_k, top_k), max_hop=max_hop, fuse_bm25=fuse_bm25, path_probe=path_probe,
                     reason_rounds=reason_rounds, cover_entities=cover_entities, title_links=title_links,
                     link_depth=link_depth, keep_nearest=keep_nearest)
     answer_question(question, ctx, as_json=as_json, model=model, home=home)

@@ -13,13 +13,16 @@ from placecell.tools import models
 @models_app.command("list")
 def list_models(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Known presets and whether they are installed."""
-    rows = models.listing(settings_from().models_dir)
+    settings = settings_from()
+    rows = [{**r, "in_use": r["name"] == settings.model and settings.llm_backend == "llamacpp"}
+            for r in models.listing(settings.models_dir)]
     if as_json:
         print_json(rows)
         return
     table = Table("name", "description", "size", "installed")
     for r in rows:
-        table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["description"], f"{r['size_mb']} MB",
+        marks = [m for m, on in (("default", r["default"]), ("in use", r["in_use"])) if on]
+        table.add_row(r["name"] + (f" ({', '.join(marks)})" if marks else ""), r["description"], f"{r['size_mb']} MB",
                       ("yes" if r["verified"] else "changed since verified: run placecell models verify") if r["installed"] else "no")
     console.print(table)
 

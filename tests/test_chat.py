@@ -244,12 +244,14 @@ def test_chat_ingests_a_local_url_with_allow_host(tmp_path):
     env = {**os.environ, "PLACECELL_HOME": str(tmp_path / "home"), "PLACECELL_MODEL": "smollm2-135m", "NO_COLOR": "1"}
     with LocalWebServer(routes) as srv:
         cmd = [sys.executable, "-m", "placecell.cli", "chat", "--router", "keywords", "--no-extract"]
-        script = f"/ingest {srv.url('/notes.txt')}\n/sources\n/exit\n"
+        url = srv.url("/notes.txt")
+        script = f"/ingest {url}\n/sources\n/exit\n"
         refused = subprocess.run(cmd, input=script, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         allowed = subprocess.run([*cmd, "--allow-host", "127.0.0.1"], input=script, env=env, capture_output=True,
                                  text=True, timeout=300, cwd=tmp_path)
     assert "loopback" in refused.stderr and "added 0 new passages" in refused.stdout
     assert "added 1 new passages" in allowed.stdout and "Traceback" not in allowed.stderr
+    assert f"  {url}  (1 passage)" in allowed.stdout  # /sources lists documents, as `documents` does
 
 
 def test_chat_remove_forgets_a_document(tmp_path):
@@ -359,3 +361,50 @@ def test_keyword_route_for_named_but_missing_sources():
     assert named_sources("add notes/a.md and b.txt") == [os.path.join("notes", "a.md"), "b.txt"]
     assert keyword_route("load 2.5 kg of apples") == "reply"  # a number is not a file name
     assert keyword_route("what does the ingest step do?") == "qa"
+
+
+class _RecordingLLM:
+    """Answers "ok" and keeps the messages each reply call saw."""
+
+    model_id = "recording"
+
+    def __init__(self):
+        self.seen: list[list[str]] = []
+
+    def stream(self, messages, **kw):
+        self.seen.append([m["content"] for m in messages])
+        yield "ok"
+
+    def chat(self, messages, **kw):
+        from placecell.tools.llm.base import ChatResult
+
+        self.seen.append([m["content"] for m in messages])
+        return ChatResult(text="ok", prompt_tokens=1, completion_tokens=1, seconds=0.0)
+
+
+@pytest.mark.parametrize("turns, expected", [(0, ["ok bye"]), (2, ["thanks a lot", "ok", "ok bye"])])
+def test_a_plain_reply_sees_history_turns_earlier_messages(tmp_path, turns, expected):
+    """history_turns=0 sent the whole conversation ([-0:] is every message)."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    llm = _RecordingLLM()
+    graph = _graph(tmp_path, llm=llm, checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t"}}
+    for text in ("hello there", "thanks a lot", "ok bye"):
+        graph.invoke({"messages": [("user", text)]}, thread, context=ChatContext(router="keywords", history_turns=turns))
+    assert llm.seen[-1][1:] == expected  # after the system prompt
+
+
+def test_content_blocks_are_read_as_their_text_and_a_turn_needs_one(tmp_path):
+    """A LangChain content-block message was routed by the repr of its blocks (to a plain reply), and
+    input without a user message ran the reply model on an empty conversation."""
+    from placecell.errors import InputError
+
+    graph = _graph(tmp_path, llm=_RecordingLLM())
+    blocks = [{"type": "text", "text": "Which title was the owner of"}, {"type": "image_url", "image_url": {"url": "x"}},
+              {"type": "text", "text": "Longleat styled?"}]
+    out = graph.invoke({"messages": [{"role": "user", "content": blocks}]}, context=ChatContext(router="keywords"))
+    assert out["route"] == "qa"
+    for empty in ({}, {"messages": []}, {"messages": [("user", "   ")]}):
+        with pytest.raises(InputError, match="no user message with text"):
+            graph.invoke(empty, context=ChatContext(router="keywords"))

@@ -39,6 +39,7 @@ def test_ingest_then_rerun_does_no_llm_work(small_model, home, corpus):
     assert again["kg"] == first["kg"]
     status = json.loads(run(["status", "--json"], home, check=True).stdout)
     assert status["passages"] == 3 and status["triples"] == first["kg"]["triples"] and status["store_bytes"] > 0
+    assert status["knowledge_graphs"] == 1
 
 
 def test_an_edited_corpus_is_extracted_once_more_and_its_old_record_leaves_the_kg(small_model, home, corpus, write_jsonl):

@@ -179,3 +179,49 @@ def test_a_base_url_without_scheme_is_a_setting_error():
     with pytest.raises(PlacecellError, match="must start with http:// or https://"):
         OpenAICompatLLM("127.0.0.1:8765/v1")
     assert OpenAICompatLLM(" http://127.0.0.1:8765/v1/ ").base_url == "http://127.0.0.1:8765/v1"
+
+
+def test_a_stream_is_asked_again_before_its_first_piece_and_an_early_end_is_an_error(endpoint):
+    """Streams were never asked again (the README says a 5xx is), their error dropped the server's
+    message, and a server stopped mid-answer ended the stream quietly: chat then died in LangChain with
+    "No generations found in stream"."""
+    from placecell.errors import PlacecellError
+
+    messages = [{"role": "user", "content": "hi"}]
+    busy = {"raw": "busy, try later", "status": 503, "headers": {"Retry-After": "0"}}
+    Scripted.reply = {"queue": [dict(busy)], "content": "Paris."}
+    Scripted.requests = []
+    assert "".join(OpenAICompatLLM(endpoint).stream(messages)) == "Paris."
+    assert len(Scripted.requests) == 2
+    Scripted.reply = {"raw": "no such model", "status": 404}
+    with pytest.raises(PlacecellError, match="answered 404: no such model"):
+        list(OpenAICompatLLM(endpoint).stream(messages))
+    Scripted.reply = {"raw": 'data: {"choices": [{"delta": {"content": "Once upon"}}]}\n\n'}  # then the server is gone
+    got = []
+    with pytest.raises(PlacecellError, match="closed the stream before the answer ended"):
+        for piece in OpenAICompatLLM(endpoint).stream(messages):
+            got.append(piece)
+    assert got == ["Once upon"]
+    Scripted.reply = {"raw": 'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\n'}  # an empty answer
+    assert list(OpenAICompatLLM(endpoint).stream(messages)) == []
+
+
+def test_a_password_in_the_base_url_is_not_shown(endpoint):
+    from placecell.errors import PlacecellError
+
+    llm = OpenAICompatLLM(endpoint.replace("http://", "http://user:hunter2@"))
+    assert "hunter2" not in llm.model_id and llm.model_id.startswith("openai:http://***@127.0.0.1:")
+    Scripted.reply = {"raw": "upstream broke", "status": 500}
+    with pytest.raises(PlacecellError) as exc:
+        llm.chat([{"role": "user", "content": "hi"}])
+    assert "hunter2" not in str(exc.value) and "***@127.0.0.1" in str(exc.value)
+
+
+def test_an_empty_streamed_reply_reaches_langchain_as_an_empty_message(endpoint):
+    from langchain_core.messages import HumanMessage
+
+    from placecell.tools.llm.langchain import PlacecellChatModel
+
+    Scripted.reply = {"raw": 'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'}
+    model = PlacecellChatModel(llm=OpenAICompatLLM(endpoint))
+    assert list(model.stream([HumanMessage("hi")]))[-1].content == ""  # was "No generations found in stream"

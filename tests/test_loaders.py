@@ -191,3 +191,13 @@ def test_a_file_name_that_is_not_utf8_is_skipped_and_named(tmp_path):
     assert any("bad\ufffdname.txt: skipped (its name is not UTF-8" in w for w in result.warnings)
     direct = load_sources([os.fsdecode(bad)])
     assert not direct.passages and "its name is not UTF-8" in direct.warnings[0]
+
+
+def test_a_file_given_by_a_relative_path_is_cited_by_its_absolute_path(tmp_path, monkeypatch):
+    """Citations said "notes.md" (as typed) while `documents` listed the absolute path: an app
+    running in another folder could not open the source."""
+    (tmp_path / "notes.md").write_text("# Notes\nGary Groth co-founded Fantagraphics Books.\n")
+    (tmp_path / "c.jsonl").write_text('{"title": "A", "text": "Alpha text."}\n')
+    monkeypatch.chdir(tmp_path)
+    res = load_sources(["notes.md", "c.jsonl"])
+    assert sorted(p.source for p in res.passages) == [f"{tmp_path / 'c.jsonl'}:1", str(tmp_path / "notes.md")]

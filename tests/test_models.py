@@ -144,3 +144,20 @@ def test_a_users_gguf_gets_its_hash_marker_in_the_model_cache(tmp_path):
     assert models.model_id(own, ids) == "f" * 64
     own.write_bytes(b"GGUF" + b"\1" * 101)  # a changed file is hashed again
     assert models.model_id(own, ids) == hashlib.sha256(own.read_bytes()).hexdigest()
+
+
+def test_models_list_marks_the_model_in_use(tmp_path, monkeypatch, capsys):
+    """It marked the product default only, also when PLACECELL_MODEL chose another preset."""
+    import json
+
+    from placecell.cli import main
+
+    monkeypatch.setenv("PLACECELL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PLACECELL_MODEL", "smollm2-135m")
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "list", "--json"])
+        raise SystemExit(0)
+    assert exc.value.code == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["smollm2-135m"]["in_use"] and not rows["smollm2-135m"]["default"]
+    assert rows[models.DEFAULT_PRESET]["default"] and not rows[models.DEFAULT_PRESET]["in_use"]

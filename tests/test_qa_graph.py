@@ -311,3 +311,49 @@ def test_a_question_no_passage_shares_a_word_with_gets_no_answer_and_no_citation
     assert shares_a_word("Who founded it?", passages)  # 'founded' meets 'founding' by their first letters
     assert shares_a_word("Qui a fondé Tokyo?", passages) is False
     assert shares_a_word("東京は?", passages)  # no word the tokeniser splits: not judged
+
+
+def test_a_checkpointed_thread_reports_each_run_on_its_own(tmp_path, small_llm):
+    """Notes added up over a thread's runs: the second question repeated the first one's note."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    graph = build_qa_graph(_backends(tmp_path, small_llm), checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t"}}
+    first = graph.invoke({"question": "What is the boiling point of mercury?"}, thread,
+                         context=QAContext(method="bm25", top_k=2))
+    assert any("do not seem to cover it" in n for n in first["notes"])
+    second = graph.invoke({"question": "Who co-founded Fantagraphics Books?"}, thread,
+                          context=QAContext(method="bm25", top_k=2, answer=False))
+    assert second["notes"] == [] and second["citations"][0]["title"] == "Gary Groth"
+
+
+def test_top_k_beyond_the_ranking_is_refused_not_cut(tmp_path):
+    """top_k 15 gave 10 passages: the reader's passages come from the rank_k-long ranking."""
+    from placecell.errors import InputError
+
+    with pytest.raises(InputError, match="top_k 15 is more than rank_k 10"):
+        QAContext(top_k=15)
+    assert QAContext(top_k=15, rank_k=15).top_k == 15
+    assert QAContext(rank_k=3, answer=False).rank_k == 3  # a short ranking, no reader: top_k is not read
+
+
+def test_another_models_graph_is_named_and_a_rewritten_graph_is_reloaded(tmp_path, small_llm):
+    """With no graph of the answering model, the newest one answered with no note; and a Backends that
+    had loaded a graph kept it after another process (the CLI beside a server) rewrote the file."""
+    b = _backends(tmp_path, small_llm)
+    own = b.kg_path(small_llm.model_id)
+    own.rename(b.kg_path("extractor-model"))  # only another model's graph is here
+    result, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert result["paths"] and any("built by another model" in n for n in result["notes"])
+    other = b.kg_path("extractor-model")
+    kg = b.load_kg(small_llm.model_id)
+    grown = KnowledgeGraph.from_json(kg.to_json())
+    grown.add_passage(passage_id(DOCS["Gary Groth"]), [["Gary Groth", "edits", "The Comics Journal"]])
+    import os
+
+    grown.save(other)
+    os.utime(other, ns=(1, 1))  # a rewrite within the same clock tick is still seen: size and mtime both count
+    assert b.load_kg(small_llm.model_id).n_triples() == kg.n_triples() + 1
+    other.rename(own)  # this model's own graph: no note
+    result, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert not any("built by another model" in n for n in result["notes"])

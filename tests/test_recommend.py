@@ -284,3 +284,23 @@ def test_a_failed_explanation_call_keeps_the_page(recsys):
     out = graph.invoke({"history": HISTORY}, context=RecommendContext(**FAST))
     assert out["carousels"] and all(it["reason"] for c in out["carousels"] for it in c["items"])
     assert any(n.startswith("explanations templated: the model call failed (LLM endpoint") for n in out["notes"])
+
+
+def test_a_checkpointed_thread_reports_each_run_on_its_own(recsys):
+    """Notes and usage added up over a thread's runs, and a run without the web kept the last run's queries."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    graph = build_recommend_graph(recsys, web=None, llm=ScriptedLLM(), embedder=HashingEmbedder(),
+                                  checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t"}}
+    pages = build_local_web(web_items(recsys.catalog))
+    with WebClient("local", local_pages=pages, options=LOCAL) as web:
+        with_web = build_recommend_graph(recsys, web=web, llm=ScriptedLLM(), embedder=HashingEmbedder(),
+                                         checkpointer=graph.checkpointer)
+        first = with_web.invoke({"history": [*HISTORY, {"item": "No Such Book"}]}, thread,
+                                context=RecommendContext(**FAST))
+    assert first["queries"] and first["usage"] and any("No Such Book" in n for n in first["notes"])
+    second = graph.invoke({"history": HISTORY}, thread, context=RecommendContext(**{**FAST, "query_mode": "none"}))
+    assert not any("No Such Book" in n for n in second["notes"])
+    assert second["queries"] == [] and second["evidence"] == [] and second["web"] == {"backend": "off"}
+    assert "reason" not in second["usage"]

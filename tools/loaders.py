@@ -188,7 +188,7 @@ def load_jsonl(path: Path, result: LoadResult) -> None:
                     title = ""
                 if not isinstance(title, str) or not isinstance(text, str) or not text.strip():
                     raise ValueError
-                passage = record_passage(title.strip(), text.strip(), f"{path}:{lineno}")  # hashes: raises on a lone surrogate
+                passage = record_passage(title.strip(), text.strip(), f"{document_key(path)}:{lineno}")  # hashes: raises on a lone surrogate
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # ValueError covers Unicode errors
                 bad.append(lineno)
                 continue
@@ -220,7 +220,8 @@ def load_file(path: Path, result: LoadResult, max_chars: int, encoding: str = "u
     if not text.strip():
         result.warnings.append(f"{path}: skipped (empty)")
         return
-    result.add_document(document_key(path), document_passages(title, text, str(path), max_chars), complete=True)
+    # cited by the document's name, the absolute path: an app in another folder can open it
+    result.add_document(document_key(path), document_passages(title, text, document_key(path), max_chars), complete=True)
 
 
 def load_url(url: str, result: LoadResult, max_chars: int, allow_hosts, timeout: float, max_bytes: int) -> None:

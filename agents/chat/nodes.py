@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 
 from placecell.agents.chat.state import ChatContext, ChatState, RouteDecision
 from placecell.agents.events import emit
+from placecell.errors import InputError
 
 ROUTER_PROMPT = (
     "Route the user's message. Answer JSON with route and confidence (0 to 1).\n"
@@ -41,8 +42,13 @@ def _ctx(runtime: Runtime[ChatContext] | None) -> ChatContext:
 
 
 def _text(message) -> str:
+    """The text of a message; of LangChain content blocks, the text blocks (an image has none)."""
     content = message.content
-    return content if isinstance(content, str) else " ".join(str(c) for c in content)
+    if isinstance(content, str):
+        return content
+    parts = [c if isinstance(c, str) else c.get("text", "") if isinstance(c, dict) and c.get("type") == "text" else ""
+             for c in content]
+    return " ".join(p for p in parts if p)
 
 
 def last_human(messages) -> str:
@@ -151,7 +157,9 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
 
     def route(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         ctx = _ctx(runtime)
-        text = last_human(state["messages"])
+        text = last_human(state.get("messages") or [])
+        if not text:  # the reply model would otherwise answer an empty conversation
+            raise InputError("input 'messages' has no user message with text to answer")
         if ctx.router == "llm":
             unsure = RouteDecision(route="reply", confidence=0.0)
             messages = [{"role": "system", "content": ROUTER_PROMPT}, {"role": "user", "content": text[:2000]}]
@@ -169,7 +177,7 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
         ctx = _ctx(runtime)
         question = standalone_question(state["messages"])
         out = qa_graph.invoke({"question": question}, context=QAContext(
-            method=ctx.method, mode=ctx.mode, top_k=ctx.top_k, max_hop=ctx.max_hop))
+            method=ctx.method, mode=ctx.mode, top_k=ctx.top_k, rank_k=max(QAContext.rank_k, ctx.top_k), max_hop=ctx.max_hop))
         citations = [{"n": i, "title": c["title"], "passage_id": c["passage_id"], "source": c.get("source", "")}
                      for i, c in enumerate(out.get("citations", []), 1)]
         answer = out.get("answer") or ("I found nothing about that in your documents." if not citations
@@ -202,7 +210,8 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
         text = last_human(state["messages"])
         sources = named_sources(text) or find_sources(text)
         if not sources:
-            return {"citations": [], "problems": 1,
+            # a question back, not a failure: the router may have sent a plain question here
+            return {"citations": [], "problems": 0,
                     "messages": [AIMessage("Which file, folder or URL should I add?", name="ingest")]}
         graph = _graph("ingest", ingest_graph)
         out = graph.invoke({"sources": sources}, context=IngestContext(
@@ -218,7 +227,9 @@ def make_nodes(backends, *, qa_graph, recommend_graph=None, ingest_graph=None, w
         from placecell.tools.llm.langchain import PlacecellChatModel
 
         ctx = _ctx(runtime)
-        history = [m for m in state["messages"] if getattr(m, "type", "") in ("human", "ai")][-ctx.history_turns:]
+        said = [m for m in state["messages"] if getattr(m, "type", "") in ("human", "ai")]
+        # the message being answered, after at most history_turns earlier ones (`[-0:]` would be all of them)
+        history = (said[:-1][-ctx.history_turns:] if ctx.history_turns else []) + said[-1:]
         model = PlacecellChatModel(llm=backends.get_llm(), node="reply", max_tokens=128)
         answer = model.invoke([SystemMessage(REPLY_PROMPT), *history])
         return {"citations": [], "messages": [AIMessage(_text(answer).strip(), name="reply")]}

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import STOP, emit
+from placecell.agents.reducers import Fresh
 from placecell.agents.ingest.documents import documents_changing, gone_from_folders, sync_knowledge_graphs, sync_vectors
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
@@ -60,7 +61,7 @@ def make_nodes(backends: Backends):
                  f"questions: `placecell remove` them ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''})"] if gone else []
         return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": stored.new,
                 "removed_passages": len(stored.removed), "documents": len(replaced),
-                "passages": len(registry), "warnings": loaded.warnings + notes,
+                "passages": len(registry), "warnings": Fresh(loaded.warnings + notes),
                 "skipped_inputs": len(loaded.warnings)}
 
     def embed(state: IngestState) -> dict:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from typing_extensions import TypedDict
+
+from placecell.agents.reducers import add_notes  # noqa: F401 - resolved from the annotations
 
 
 @dataclass
@@ -64,6 +65,6 @@ class IngestState(TypedDict, total=False):
     extracted: int
     extraction_failed: int
     cached: int
-    warnings: Annotated[list[str], operator.add]
+    warnings: Annotated[list[str], add_notes]
     skipped_inputs: int
     kg: dict

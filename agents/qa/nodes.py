@@ -8,6 +8,7 @@ from langgraph.runtime import Runtime
 from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import emit
+from placecell.agents.reducers import Fresh
 from placecell.agents.qa import neuropath as npath
 from placecell.agents.qa.reader import parse_answer, reader_messages
 from placecell.agents.qa.state import QAContext, QAState
@@ -35,8 +36,10 @@ def make_nodes(backends: Backends):
         checks.text_input(state, "question", required=True)
         if len(backends.get_registry()) == 0:
             raise NoDataError("no documents ingested yet (run: placecell ingest PATH)")
+        # Everything a run reports starts over: on a checkpointed thread the last run's values are still there.
         return {"method": _ctx(runtime).method, "hop": 0, "seen_paths": [], "paths": [], "valid": [], "expand": [],
-                "chain": "", "requirements": ""}
+                "chain": "", "requirements": "", "entities": [], "seeds": [], "ranking": [], "answer": "",
+                "citations": [], "notes": Fresh()}
 
     def ner(state: QAState, runtime: Runtime[QAContext]) -> dict:
         ents = npath.query_entities(llm_for(runtime), state["question"])
@@ -48,6 +51,9 @@ def make_nodes(backends: Backends):
         seeds = npath.link_seeds(kg, embed, state.get("entities", []))
         paths = npath.hop1_paths(kg, seeds)
         notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
+        if getattr(kg, "by_other_model", False) and kg.n_triples():
+            notes.append("the knowledge graph was built by another model than the one answering (none was built "
+                         "with this one here): `placecell ingest` again with this model builds its own")
         if kg.version < KG_VERSION and kg.n_triples():
             notes.append("the knowledge graph was built by an older placecell (accented names not folded); "
                          "`placecell ingest` again rebuilds it from cached extractions without LLM calls")

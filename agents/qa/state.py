@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from typing_extensions import TypedDict
+
+from placecell.agents.reducers import add_notes  # noqa: F401 - resolved from the annotations
 
 Method = Literal["neuropath", "dense", "bm25", "hybrid", "ppr", "ircot"]
 METHODS: tuple[str, ...] = ("neuropath", "dense", "bm25", "hybrid", "ppr", "ircot")
@@ -63,6 +64,7 @@ class QAContext:
 
     def __post_init__(self) -> None:
         from placecell.agents import checks
+        from placecell.errors import InputError
 
         checks.choice(self, "method", METHODS)
         checks.choice(self, "mode", ("scored", "faithful"))
@@ -71,6 +73,9 @@ class QAContext:
         checks.integer(self, "prune_width", 1)
         checks.integer(self, "top_k", 1, 20)
         checks.integer(self, "rank_k", 1)
+        if self.answer and self.top_k > self.rank_k:  # the reader reads the ranking's head: it got rank_k in silence
+            raise InputError(f"top_k {self.top_k} is more than rank_k {self.rank_k}, the ranking it is taken from; "
+                             f"raise rank_k too")
         checks.integer(self, "link_depth", 1, 2)
         checks.integer(self, "keep_nearest", 0, 5)
         checks.integer(self, "reason_rounds", 0, 5)
@@ -100,7 +105,7 @@ class QAOutput(TypedDict, total=False):
     paths: list[dict]             # [{"triples": [[h, r, t], ...], "passage_ids": [...]}]
     ranking: list[str]            # passage ids, best first (rank_k long)
     method: str
-    notes: Annotated[list[str], operator.add]
+    notes: Annotated[list[str], add_notes]
 
 
 class QAState(TypedDict, total=False):
@@ -120,4 +125,4 @@ class QAState(TypedDict, total=False):
     ranking: list[str]
     answer: str
     citations: list[Citation]
-    notes: Annotated[list[str], operator.add]
+    notes: Annotated[list[str], add_notes]

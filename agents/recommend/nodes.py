@@ -13,6 +13,7 @@ from langgraph.runtime import Runtime
 
 from placecell.agents import checks
 from placecell.agents.events import emit
+from placecell.agents.reducers import Fresh, FreshUsage
 from placecell.agents.recommend import prompting
 from placecell.agents.recommend.catalog import CatalogRecsys, item_text, zscore
 from placecell.agents.recommend.fusion import resolve_weights
@@ -96,14 +97,20 @@ def make_nodes(deps: RecommendDeps) -> dict:
                 liked.append(iid)
         liked += recsys.titles_in(state.get("likes", ""))
         notes = []
+        web_on = deps.web is not None and _ctx(runtime).query_mode != "none"
         if unknown:
             notes.append(f"{len(unknown)} history item(s) not in the {catalog.name} catalog were ignored: "
                          + ", ".join(repr(u) for u in unknown[:5]))
         if not liked:
-            web_on = deps.web is not None and _ctx(runtime).query_mode != "none"
             notes.append("cold start: no usable history, so candidates come from popularity"
                          + (" plus web evidence" if web_on else " (web search is off)"))
-        return {"liked": list(dict.fromkeys(liked)), "seen": list(dict.fromkeys(seen + liked)), "notes": notes}
+        # Everything a run reports starts over: on a checkpointed thread the last run's values are still there.
+        fresh = {"reasoning": "", "trace_tokens": [], "trace_entropies": [], "keywords": [], "queries": [], "hits": [],
+                 "pages": [], "evidence": [], "web": {"backend": "off" if not web_on else getattr(deps.web, "backend_name", "?")},
+                 "candidate_ids": [], "items": [], "carousels": [], "model": None,
+                 "usage": FreshUsage()}
+        return {**fresh, "liked": list(dict.fromkeys(liked)), "seen": list(dict.fromkeys(seen + liked)),
+                "notes": Fresh(notes)}
 
     def reason(state: RecommendState, runtime: Runtime[RecommendContext]) -> dict:
         messages = prompting.reason_messages(items_of(state["liked"]), state.get("likes", ""), recsys.kind_noun)
@@ -252,7 +259,9 @@ def make_nodes(deps: RecommendDeps) -> dict:
         note = f"explanations: {kept} of {len(asked)} model-written reasons kept, the others templated"
         if failed:
             note = f"explanations templated: the model call failed ({failed})"
-        return {"carousels": carousels_out, "usage": _usage(scope), "notes": [note], "model": getattr(llm, "model_id", "?")}
+        out = {"carousels": carousels_out, "usage": _usage(scope), "notes": [note]}
+        # `model` names the LLM whose words are in the output: not one whose only call failed
+        return out if failed else {**out, "model": getattr(llm, "model_id", "?")}
 
     return {"resolve": resolve, "reason": reason, "make_queries": make_queries, "search": search, "fetch": fetch,
             "select_evidence": select, "candidates": candidates, "score": score, "carousels": carousels,

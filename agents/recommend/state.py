@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from typing_extensions import TypedDict
+
+from placecell.agents.reducers import add_notes, merge_usage  # noqa: F401 - resolved from the annotations
 
 QUERY_MODES = ("reasoned", "direct", "both", "none")
 
@@ -85,16 +86,6 @@ class CarouselOut(TypedDict):
     items: list[ScoredItem]
 
 
-def merge_usage(left: dict | None, right: dict | None) -> dict:
-    """Per-node LLM usage summed across updates: {node: {calls, prompt_tokens, completion_tokens, seconds}}."""
-    out = {k: dict(v) for k, v in (left or {}).items()}
-    for node, usage in (right or {}).items():
-        slot = out.setdefault(node, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0})
-        for key, value in usage.items():
-            slot[key] = round(slot.get(key, 0) + value, 3)
-    return out
-
-
 class RecommendInput(TypedDict, total=False):
     history: list[HistoryEntry]
     likes: str
@@ -111,7 +102,7 @@ class RecommendOutput(TypedDict, total=False):
     evidence: list[dict]  # selected spans: url, text, relevance, message, score
     web: dict  # backend, search errors, fetch errors, pages dropped as injections
     model: str  # id of the LLM that reasoned / explained (absent when no LLM ran)
-    notes: Annotated[list[str], operator.add]
+    notes: Annotated[list[str], add_notes]
     usage: Annotated[dict, merge_usage]
 
 
@@ -135,5 +126,5 @@ class RecommendState(TypedDict, total=False):
     items: list[ScoredItem]
     carousels: list[CarouselOut]
     model: str
-    notes: Annotated[list[str], operator.add]
+    notes: Annotated[list[str], add_notes]
     usage: Annotated[dict, merge_usage]

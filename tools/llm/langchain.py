@@ -49,9 +49,13 @@ class PlacecellChatModel(BaseChatModel):
     def _stream(self, messages, stop=None, run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs) -> Iterator[ChatGenerationChunk]:
         backend: LLM = self.llm
+        pieces = 0
         for piece in backend.stream(to_dicts(messages), max_tokens=kwargs.get("max_tokens", self.max_tokens),
                                     temperature=self.temperature, stop=stop, node=self.node):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
+            pieces += 1
             yield chunk
+        if not pieces:  # an empty reply is a reply; LangChain raises "No generations found in stream" for none
+            yield ChatGenerationChunk(message=AIMessageChunk(content=""))

@@ -43,6 +43,23 @@ class EndpointError(PlacecellError):
         return min(max(wait, 0.0), MAX_WAIT) if math.isfinite(wait) else default
 
 
+class _StreamPieces(Exception):
+    """Ends a stream that has sent `n` pieces (they cannot be taken back, so no retry), with `error` or None."""
+
+    def __init__(self, n: int, error: PlacecellError | None):
+        super().__init__(n)
+        self.n, self.error = n, error
+
+
+def _without_credentials(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
 def _params_refused(exc: EndpointError) -> bool:
     """A server that rejects the logprobs parameters answers 400/422; anything else is a failure."""
     return exc.status in (400, 422)
@@ -56,15 +73,17 @@ class OpenAICompatLLM(LLM):
         self.base_url = base_url.strip().rstrip("/")
         if not self.base_url.lower().startswith(("http://", "https://")):
             raise PlacecellError(f"PLACECELL_LLM_BASE_URL {base_url!r} must start with http:// or https://")
+        # What messages, model ids and caches show: the URL without a user:password part.
+        self.shown_url = _without_credentials(self.base_url)
         self.model = model
         self.schema_format = schema_format
         self.n_ctx = n_ctx
         self.timeout = timeout
-        self.model_id = f"openai:{self.base_url}:{model}"
+        self.model_id = f"openai:{self.shown_url}:{model}"
         self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
 
     def _timed_out(self) -> "EndpointError":
-        return EndpointError(f"LLM endpoint {self.base_url} timed out after {self.timeout:g} s (PLACECELL_LLM_TIMEOUT)")
+        return EndpointError(f"LLM endpoint {self.shown_url} timed out after {self.timeout:g} s (PLACECELL_LLM_TIMEOUT)")
 
     def _post_once(self, payload: dict) -> dict:
         deadline = time.monotonic() + self.timeout
@@ -87,14 +106,14 @@ class OpenAICompatLLM(LLM):
         except httpx.TimeoutException:
             raise self._timed_out() from None
         except httpx.HTTPError as exc:
-            raise EndpointError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}",
+            raise EndpointError(f"LLM endpoint {self.shown_url} unreachable: {type(exc).__name__}",
                                 retry=isinstance(exc, httpx.ConnectError)) from None
         if resp.status_code >= 400:
             text = body.decode("utf-8", "replace")
             hint = ""
             if resp.status_code >= 500 and "response_format" in payload and self.schema_format == "json_schema":
                 hint = " (llama-cpp-python's server needs PLACECELL_LLM_SCHEMA_FORMAT=json_object)"
-            raise EndpointError(f"LLM endpoint {self.base_url} answered {resp.status_code}: "
+            raise EndpointError(f"LLM endpoint {self.shown_url} answered {resp.status_code}: "
                                 f"{' '.join(text.split())[:200]}{hint}", status=resp.status_code,
                                 retry=resp.status_code == 429 or resp.status_code >= 500,
                                 retry_after=resp.headers.get("retry-after"))
@@ -104,7 +123,7 @@ class OpenAICompatLLM(LLM):
             if not isinstance(choice, dict):
                 raise TypeError
         except (ValueError, KeyError, IndexError, TypeError):  # ValueError covers JSON and Unicode errors
-            raise EndpointError(f"LLM endpoint {self.base_url} answered something that is not a chat completion: "
+            raise EndpointError(f"LLM endpoint {self.shown_url} answered something that is not a chat completion: "
                                 f"{' '.join(body.decode('utf-8', 'replace').split())[:120]!r}", retry=False) from None
         return data
 
@@ -147,6 +166,8 @@ class OpenAICompatLLM(LLM):
                             self.strip_thinking)
 
     def _stream(self, messages, *, max_tokens, temperature, stop, node) -> Iterator[str]:
+        """The answer's pieces as the server sends them. Opening the stream is retried as `_post` is
+        (429, 5xx, refused connection); once a piece is out, a failure ends the answer with an error."""
         payload = {"model": self.model, "messages": defuse_messages(messages), "max_tokens": max_tokens,
                    "temperature": temperature, "stream": True}
         if stop:
@@ -154,33 +175,67 @@ class OpenAICompatLLM(LLM):
         start = time.perf_counter()
         n_out = 0
         try:
+            for attempt in range(RETRIES + 1):
+                try:
+                    yield from self._stream_once(payload)
+                    return
+                except _StreamPieces as done:  # pieces went out: no retry
+                    n_out = done.n
+                    if done.error is not None:
+                        raise done.error from None
+                    return
+                except EndpointError as exc:
+                    if not exc.retry or attempt == RETRIES:
+                        raise
+                    time.sleep(exc.wait_seconds(default=float(2 ** attempt)))
+        finally:
+            n_prompt = sum(self.count_tokens(m.get("content", "")) for m in messages)
+            record(node, n_prompt, n_out, time.perf_counter() - start)
+
+    def _stream_once(self, payload: dict) -> Iterator[str]:
+        n_out, finished = 0, False
+        try:
             with self.client.stream("POST", f"{self.base_url}/chat/completions", json=payload) as resp:
                 if resp.status_code >= 400:
-                    raise PlacecellError(f"LLM endpoint {self.base_url} answered {resp.status_code}")
+                    text = " ".join(resp.read().decode("utf-8", "replace").split())[:200]
+                    raise EndpointError(f"LLM endpoint {self.shown_url} answered {resp.status_code}: {text}",
+                                        status=resp.status_code,
+                                        retry=resp.status_code == 429 or resp.status_code >= 500,
+                                        retry_after=resp.headers.get("retry-after"))
                 for line in resp.iter_lines():
                     if not line.startswith("data:"):
                         continue
                     body = line[5:].strip()
                     if body == "[DONE]":
+                        finished = True
                         break
                     try:
-                        delta = (json.loads(body)["choices"] or [{}])[0].get("delta") or {}
+                        choice = (json.loads(body)["choices"] or [{}])[0]
+                        delta = choice.get("delta") or {}
                         piece = delta.get("content") or ""
                         if not isinstance(piece, str):
                             raise TypeError
                     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                        raise PlacecellError(f"LLM endpoint {self.base_url} sent a stream event that is not a "
-                                             f"chat completion chunk: {body[:80]!r}") from None
+                        raise _StreamPieces(n_out, EndpointError(
+                            f"LLM endpoint {self.shown_url} sent a stream event that is not a "
+                            f"chat completion chunk: {body[:80]!r}")) from None
+                    finished = finished or bool(choice.get("finish_reason"))
                     if piece:
                         n_out += 1
                         yield piece
         except httpx.TimeoutException:
-            raise self._timed_out() from None
+            error = self._timed_out()
         except httpx.HTTPError as exc:
-            raise PlacecellError(f"LLM endpoint {self.base_url} unreachable: {type(exc).__name__}") from None
-        finally:
-            n_prompt = sum(self.count_tokens(m.get("content", "")) for m in messages)
-            record(node, n_prompt, n_out, time.perf_counter() - start)
+            error = EndpointError(f"LLM endpoint {self.shown_url} unreachable: {type(exc).__name__}",
+                                  retry=isinstance(exc, httpx.ConnectError))
+        else:
+            if finished:
+                raise _StreamPieces(n_out, None)
+            # A server stopped mid-answer closes the stream without its end: not a complete answer.
+            error = EndpointError(f"LLM endpoint {self.shown_url} closed the stream before the answer ended")
+        if n_out:
+            raise _StreamPieces(n_out, error)
+        raise error
 
     def response_format(self, schema: dict) -> dict:
         if self.schema_format == "json_object":

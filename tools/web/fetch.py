@@ -80,7 +80,6 @@ def good_page(page: FetchedPage) -> bool:
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]+)""", re.IGNORECASE)
 
 
 def _codec(name: str | None) -> str | None:
@@ -100,8 +99,10 @@ def page_charset(body: bytes, header_charset: str | None, html: bool) -> str | N
             return name
     if _codec(header_charset):
         return _codec(header_charset)
-    if html and (match := _META_CHARSET.search(body[:4096])):
-        found = _codec(match.group(1).decode("ascii", "replace"))
+    if html:
+        from placecell.tools.loaders import _declared_charset  # the same reading as for an HTML file on disk
+
+        found = _declared_charset(body)
         # A meta tag readable as ASCII cannot truly be UTF-16/32 (the page would be in NUL-padded bytes).
         return None if found and found.startswith(("utf-16", "utf-32")) else found
     return None
