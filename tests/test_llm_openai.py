@@ -54,3 +54,10 @@ def test_unreachable_endpoint_is_one_line():
 
     with pytest.raises(PlacecellError, match="unreachable"):
         OpenAICompatLLM("http://127.0.0.1:9/v1").chat([{"role": "user", "content": "x"}])
+
+
+def test_the_served_model_is_part_of_the_id_when_the_name_is_not(server):
+    """llama-cpp-python's server answers to any model name: with the id made of URL and name alone, a
+    GGUF swapped behind them reused the old model's extractions and knowledge graph."""
+    assert OpenAICompatLLM(server, model="smol").model_id == f"openai:{server}:smol"  # the listed name
+    assert OpenAICompatLLM(server, model="local").model_id == f"openai:{server}:local@smol"

@@ -79,8 +79,37 @@ class OpenAICompatLLM(LLM):
         self.schema_format = schema_format
         self.n_ctx = n_ctx
         self.timeout = timeout
-        self.model_id = f"openai:{self.shown_url}:{model}"
+        self._model_id: str | None = None
         self.client = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
+
+    @property
+    def model_id(self) -> str:
+        """`openai:URL:NAME`, plus `@SERVED` when the server lists one model under another id.
+
+        The id keys the extraction cache and the knowledge graph. llama-cpp-python's server answers
+        to any name and lists the file it serves: a GGUF swapped behind the same URL and name then
+        gets its own caches instead of reusing the old model's extractions. A server that lists the
+        configured name (vLLM, Ollama, OpenAI) is keyed by that name alone."""
+        if self._model_id is None:
+            self._model_id = f"openai:{self.shown_url}:{self.model}{self._served_suffix()}"
+        return self._model_id
+
+    @model_id.setter
+    def model_id(self, value: str) -> None:
+        self._model_id = value
+
+    def _served_suffix(self) -> str:
+        try:
+            resp = self.client.get(f"{self.base_url}/models", timeout=min(self.timeout, 30.0))
+        except httpx.HTTPError as exc:  # the chat calls would fail the same way: say so now, not with another key
+            raise EndpointError(f"LLM endpoint {self.shown_url} unreachable: {type(exc).__name__}") from None
+        if resp.status_code >= 400:  # no model listing here: the configured name is all there is
+            return ""
+        try:
+            ids = [str(m["id"]) for m in resp.json().get("data", []) if isinstance(m, dict) and "id" in m]
+        except (ValueError, AttributeError, TypeError):
+            return ""
+        return f"@{ids[0]}" if len(ids) == 1 and ids[0] != self.model else ""
 
     def _timed_out(self) -> "EndpointError":
         return EndpointError(f"LLM endpoint {self.shown_url} timed out after {self.timeout:g} s (PLACECELL_LLM_TIMEOUT)")
