@@ -13,6 +13,25 @@ from typing import Any, Iterable
 from placecell.errors import InputError
 
 
+class KnownSettings:
+    """Base of the context dataclasses: a setting they do not have is an InputError naming it.
+
+    LangGraph builds a context given as a dict with `Context(**context)`; a misspelt key (`topk`)
+    was Python's bare TypeError. `__new__` sees the same keywords before the dataclass `__init__`."""
+
+    def __new__(cls, *args, **kwargs):
+        import dataclasses
+        import difflib
+
+        known = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        for key in kwargs:
+            if known and key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                raise InputError(f"{cls.__name__} has no setting {key!r}"
+                                 + (f"; did you mean {near[0]!r}?" if near else f" (settings: {', '.join(known)})"))
+        return super().__new__(cls)
+
+
 def choice(obj: Any, name: str, known: Iterable[str]) -> None:
     value, known = getattr(obj, name), tuple(known)
     if value not in known:

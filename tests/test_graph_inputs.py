@@ -56,3 +56,19 @@ def test_recommend_graph_inputs(inputs, context, message):
 
     with pytest.raises(InputError, match=message):
         build_recommend_graph().invoke(inputs, context=RecommendContext(query_mode="none", explain=False, **context))
+
+
+def test_a_misspelt_run_setting_is_named(backends):
+    """A context given as a dict with an unknown key was Python's bare TypeError from the dataclass."""
+    import re
+
+    from placecell.agents.chat.state import ChatContext
+    from placecell.agents.ingest.state import IngestContext
+    from placecell.agents.recommend.state import RecommendContext
+    from placecell.graphs.qa import build_qa_graph
+
+    with pytest.raises(InputError, match=re.escape("QAContext has no setting 'topk'; did you mean 'top_k'?")):
+        build_qa_graph(backends).invoke({"question": "Who?"}, context={"topk": 3, "method": "dense"})
+    for cls in (ChatContext, IngestContext, RecommendContext):
+        with pytest.raises(InputError, match=f"{cls.__name__} has no setting 'xyzzy'"):
+            cls(xyzzy=1)

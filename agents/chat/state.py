@@ -10,12 +10,14 @@ from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from placecell.agents.checks import KnownSettings
+
 Route = Literal["qa", "recommend", "ingest", "reply"]
 ROUTES: tuple[str, ...] = ("qa", "recommend", "ingest", "reply")
 
 
 @dataclass
-class ChatContext:
+class ChatContext(KnownSettings):
     """Run settings (Studio shows these as the graph's context)."""
 
     router: str = field(default="llm", metadata={

@@ -7,11 +7,12 @@ from typing import Annotated
 
 from typing_extensions import TypedDict
 
+from placecell.agents.checks import KnownSettings
 from placecell.agents.reducers import add_notes  # noqa: F401 - resolved from the annotations
 
 
 @dataclass
-class IngestContext:
+class IngestContext(KnownSettings):
     """Run settings (shown in LangGraph Studio)."""
 
     chunk_chars: int = field(default=1200, metadata={"description": "max characters per file/page passage"})

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from typing_extensions import TypedDict
 
+from placecell.agents.checks import KnownSettings
 from placecell.agents.reducers import add_notes  # noqa: F401 - resolved from the annotations
 
 Method = Literal["neuropath", "dense", "bm25", "hybrid", "ppr", "ircot"]
@@ -15,7 +16,7 @@ PROBES: tuple[str, ...] = ("each", "list", "none")  # neuropath scored mode's pa
 
 
 @dataclass
-class QAContext:
+class QAContext(KnownSettings):
     """Run settings (Studio shows these as the graph's context)."""
 
     method: str = field(default="neuropath", metadata={

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from typing_extensions import TypedDict
 
+from placecell.agents.checks import KnownSettings
 from placecell.agents.reducers import add_notes, merge_usage  # noqa: F401 - resolved from the annotations
 
 QUERY_MODES = ("reasoned", "direct", "both", "none")
 
 
 @dataclass
-class RecommendContext:
+class RecommendContext(KnownSettings):
     """Run settings (Studio shows these as the graph's context)."""
 
     # A graph is built over one catalog (build_recommend_graph(catalog=...)); a run naming another
