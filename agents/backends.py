@@ -52,6 +52,7 @@ class Backends:
     kg_model_id: str | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _kg: object | None = field(default=None, repr=False)
+    _unextracted: tuple = field(default=(None, None), repr=False)  # (key, answer) of the last count
 
     @property
     def home(self) -> Path:
@@ -128,6 +129,22 @@ class Backends:
             # another model's graph answers when this one built none here: callers say so
             self._kg.by_other_model = own is not None and path is not None and path != own
             return self._kg
+
+    def unextracted(self, model_id: str) -> tuple[int, int]:
+        """(passages with no extraction record of the model whose graph answers, stored passages): a
+        graph built before an ingest by another backend, or with --no-extract, covers only part."""
+        from placecell.agents.ingest.extract import SCHEMA_VERSION
+        from placecell.tools.stores.jsonl_cache import stored_keys
+
+        model_id = self.kg_model_id or model_id
+        path = self.extraction_cache_path(model_id, SCHEMA_VERSION)
+        ids = self.get_registry().ids()
+        key = (path, *_file_state(path), len(ids))
+        with self._lock:
+            if self._unextracted[0] != key:  # the cache is read once per change, not per question
+                done = stored_keys(path)
+                self._unextracted = (key, (sum(pid not in done for pid in ids), len(ids)))
+            return self._unextracted[1]
 
     def forget_kg(self) -> None:
         with self._lock:

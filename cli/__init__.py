@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     from placecell.errors import PlacecellError
 
-    _register_commands()
     threads_before = set(threading.enumerate())
     try:
+        _register_commands()  # imports for a second or two: Ctrl-C here is an interrupt too, not a traceback
         # Without standalone mode, click turns Ctrl-C into Abort and typer returns its exit code (130)
         # instead of raising: a return value that is an exit code must reach the shell.
         code = app(args=argv, standalone_mode=False)

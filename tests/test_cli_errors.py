@@ -176,3 +176,19 @@ def test_a_home_that_is_a_file_is_named(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err == f"error: PLACECELL_HOME {home} is a file, not a folder"
     assert home.read_text() == "not a folder"
+
+
+def test_ctrl_c_while_the_commands_load_is_an_interrupt(monkeypatch, capsys):
+    """The first second or two of every command imports its modules: a Ctrl-C there printed a
+    40-line traceback from inside `re` or importlib."""
+    import pytest
+
+    from placecell import cli
+
+    def interrupted_import():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_register_commands", interrupted_import)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["status"])
+    assert exc.value.code == 130 and capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"

@@ -249,3 +249,20 @@ def test_remove_waits_for_the_homes_documents_lock(tmp_path):
     worker.join(60)
     assert finished.is_set()
     assert _home_state(home)[1:] == (set(), set())
+
+
+@pytest.mark.parametrize("target", ["", "  "])
+def test_an_empty_remove_target_removes_nothing(tmp_path, capsys, monkeypatch, target):
+    """`placecell remove ''` (an unset shell variable) removed every document of the home: '' became
+    the folder '/'."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "x.txt").write_text("Cats are small.\n")
+    home = ["--home", str(tmp_path / "home")]
+    assert run_cli(["ingest", str(docs), "--no-extract", *home]) == 0
+    monkeypatch.chdir(tmp_path / "home")  # a folder that holds no document either
+    assert run_cli(["remove", target, *home]) == 2
+    assert "an empty name is no document" in capsys.readouterr().err
+    assert run_cli(["documents", "--json", *home]) == 0
+    assert [d["document"] for d in json.loads(capsys.readouterr().out)] == [str(docs / "x.txt")]
+    assert PassageRegistry(tmp_path / "reg.sqlite").matching_documents(target) == []

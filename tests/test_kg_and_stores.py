@@ -130,7 +130,9 @@ def test_jsonl_cache_a_damaged_middle_line_costs_only_its_record(tmp_path):
     again = JsonlCache(path)
     assert sorted(again._data) == ["a", "b", "c", "d"] and again.skipped_lines == 1
     again.put("e", 1)
-    assert len(JsonlCache(path)) == 5  # nothing after the bad line was cut
+    reopened = JsonlCache(path)
+    assert len(reopened) == 5  # nothing after the bad line was cut
+    assert reopened.skipped_lines == 0 and "garbage" not in path.read_text()  # dropped once: no warning on every run
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):

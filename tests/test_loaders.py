@@ -201,3 +201,44 @@ def test_a_file_given_by_a_relative_path_is_cited_by_its_absolute_path(tmp_path,
     monkeypatch.chdir(tmp_path)
     res = load_sources(["notes.md", "c.jsonl"])
     assert sorted(p.source for p in res.passages) == [f"{tmp_path / 'c.jsonl'}:1", str(tmp_path / "notes.md")]
+
+
+def test_bytes_that_only_open_like_utf16_are_not_read_as_it(tmp_path):
+    """FF FE followed by 8-bit text was read as UTF-16: CJK-looking garbage replaced the stored text."""
+    (tmp_path / "x.txt").write_bytes(b"\xff\xfe bad utf8 \x80\x81")
+    (tmp_path / "cjk.txt").write_bytes("東京の地図\n".encode("utf-16"))
+    res = load_sources([str(tmp_path / "x.txt"), str(tmp_path / "cjk.txt")])
+    assert [p.text for p in res.passages] == ["cjk\n東京の地図"]
+    assert any("x.txt" in w and "does not read as any" in w for w in res.warnings)
+
+
+def test_an_unreadable_pdf_is_one_warning_not_pypdf_log_lines(tmp_path, caplog):
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.NOTSET)  # as a fresh process has it
+    (tmp_path / "fake.pdf").write_text("not a pdf\n")
+    res = load_sources([str(tmp_path / "fake.pdf")])
+    assert len(res.warnings) == 1 and "unreadable PDF" in res.warnings[0]
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")]  # "invalid pdf header", ...
+
+
+def test_a_special_file_or_a_broken_link_is_named_as_such(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    res = load_sources([str(tmp_path / n) for n in ("pipe.txt", "zero.txt", "gone.txt", "missing.txt")])
+    assert res.warnings == [f"{tmp_path / 'pipe.txt'}: skipped (not a regular file)",
+                            f"{tmp_path / 'zero.txt'}: skipped (not a regular file)",
+                            f"{tmp_path / 'gone.txt'}: skipped (a link to {tmp_path / 'nowhere.txt'}, which does not exist)",
+                            f"{tmp_path / 'missing.txt'}: not found"]
+
+
+def test_a_broken_link_in_a_folder_is_named(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Alpha.\n")
+    (tmp_path / "docs" / "b.txt").symlink_to(tmp_path / "moved.txt")
+    res = load_sources([str(tmp_path / "docs")])
+    assert len(res.passages) == 1
+    assert res.warnings == [f"{tmp_path / 'docs' / 'b.txt'}: skipped (a link to {tmp_path / 'moved.txt'}, which does not exist)"]

@@ -5,6 +5,7 @@ the way a person meant it (a spreadsheet's byte-order mark, test columns in anot
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -101,6 +102,64 @@ def test_score_candidates_refuses_what_it_cannot_score_honestly():
         score_candidates("1", ["1"], refine_pass=2)  # a typo of refine_passes is not ignored
     with pytest.raises(InputError, match=r"CarouselRequest.k: Input should be greater than or equal to 1 \(got 0\)"):
         build_carousels("1", k=0)
+
+
+@pytest.mark.parametrize("candidates, message", [
+    (["15", None], "candidates.1: Value error, must be an id (text or a whole number), not None"),
+    ([["15"]], "candidates.0: Value error, must be an id"),
+    (["15", " "], "candidates.1: Value error, must be an id"),
+    (15, "takes a list of item ids, not int"),
+])
+def test_candidate_ids_that_are_no_ids_are_refused(candidates, message):
+    """None became the item 'None' (and outscored real items as an unknown one); an int was a TypeError."""
+    from placecell.tools.recsys_nodes import score_candidates
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        score_candidates("8", candidates)
+
+
+def test_scores_stay_finite_and_ids_are_scored_once():
+    from placecell.tools.recsys_nodes import ScoredCandidate, build_carousels, score_candidates
+
+    with pytest.raises(InputError, match="add up to a score that is not a finite number"):  # 0 * (1e308 + 1e308)
+        score_candidates("8", ["15", "40"], {"15": {"a": 1e308, "b": 1e308}}, feature_weight=0)
+    scored = score_candidates("8", ["15", 40, "15"])  # a number is an id too (models write them so)
+    assert sorted(c.item_id for c in scored.scores) == ["15", "40"] and "1 repeated candidate id(s) scored once" in scored.notes
+    page = build_carousels("46732", [ScoredCandidate(item_id="15", score=1.7e308), ScoredCandidate(item_id="87", score=0.0),
+                                     ScoredCandidate(item_id="144", score=-1.7e308)], k=1, n_carousels=3)
+    relevance = {i.item_id: i.relevance for c in page.carousels for i in c.items}
+    assert relevance == {"15": 1.0, "87": 0.5, "144": 0.0}  # was NaN, 0.0, 0.0: the order was lost
+
+
+def test_a_page_says_what_it_could_not_use_or_fill():
+    from placecell.tools.recsys_nodes import build_carousels, score_candidates
+
+    page = build_carousels("46732", history=["zzz", "yyy"])
+    assert "2 history item(s) not in the goodbooks_399 catalog were ignored (none matched: laid out as for a new user)" in page.notes
+    scored = score_candidates("46732", ["15", "87", "144", "208"], catalog="goodbooks_399")
+    elsewhere = build_carousels("46732", scored.scores, k=2, catalog="movielens")
+    assert any("candidate titles differ from the movielens catalog's" in n for n in elsewhere.notes)
+    few = build_carousels("46732", score_candidates("46732", ["15", "87", "144"]).scores, k=5)
+    assert [c.title for c in few.carousels] == ["Top picks for you"]  # was "More picks for you", with no top carousel
+    assert "1 of 4 carousels, 1 with fewer than 5 items: too few candidates to fill the page" in few.notes
+    liked = build_carousels("46732", score_candidates("46732", ["40", "15", "87"]).scores, k=1, history=["40"])
+    assert "1 candidate(s) already in the history were not shown" in liked.notes
+
+
+def test_threads_making_their_first_call_at_once_share_one_build(monkeypatch):
+    """Each thread fitted EASE and loaded the CTR model again: 8 threads, 8 fits, 25 s instead of 4."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from placecell.tools import recsys_nodes
+    from placecell.tools.carousels import cf
+
+    recsys_nodes._engine_for.cache_clear()
+    fits = []
+    real_fit = cf.EASE.fit
+    monkeypatch.setattr(cf.EASE, "fit", lambda self, *a, **kw: (fits.append(1), real_fit(self, *a, **kw))[1])
+    with ThreadPoolExecutor(4) as pool:
+        engines = list(pool.map(recsys_nodes.engine_for, ["goodbooks_399"] * 4))
+    assert len(fits) == 1 and all(e is engines[0] for e in engines)
 
 
 def test_a_page_of_unusable_candidates_falls_back_to_cf_and_says_why():

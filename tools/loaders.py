@@ -10,6 +10,7 @@ name it; the good inputs still load.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,9 +130,15 @@ def _read_text_file(path: Path, html: bool = False, encoding: str = "utf-8") -> 
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark (Windows editors)
         try:
-            return data.decode("utf-16")
+            text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise ValueError("damaged UTF-16 text") from None
+        # Two bytes FF FE can open any file; real UTF-16 text has line breaks, spaces or digits (all
+        # below U+0080), while 8-bit bytes read two at a time give none: stored, they replaced good text.
+        if len(text.strip()) > 1 and not any(ord(c) < 0x80 for c in text):
+            raise ValueError("starts like UTF-16 text but does not read as any (no space, line break or ASCII "
+                             "character in it)")
+        return text
     if b"\x00" in data[:8192]:
         raise ValueError("binary file")
     try:
@@ -160,8 +167,14 @@ def _html_text(html: str, url: str = "") -> tuple[str, str]:
 
 
 def _pdf_text(path: Path) -> str:
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    # pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found"); a
+    # file it cannot read gets our one-line warning instead, and one it repaired needs no word.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = PdfReader(str(path))
@@ -289,7 +302,11 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
             # .venv alone holds hundreds of .txt/.md/.html files. Name one to ingest it.
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            if not files:
+            broken = sorted(p for p in path.rglob("*") if p.is_symlink() and not p.exists()
+                            and p.suffix.lower() in SUPPORTED and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            result.warnings += [f"{_shown(str(p))}: skipped (a link to {_shown(os.readlink(p))}, which does not exist)"
+                                for p in broken]
+            if not files and not broken:
                 result.warnings.append(f"{path}: no supported files ({', '.join(sorted(SUPPORTED))})")
             for f in files:
                 if _utf8_name(str(f)):
@@ -301,6 +318,10 @@ def load_sources(sources: list[str], *, max_chars: int = 1200, allow_hosts=(), t
                 result.warnings.append(f"{path}: skipped (unsupported type {path.suffix or 'none'})")
             else:
                 load_file(path, result, max_chars, encoding)
+        elif path.exists():  # a FIFO, a device (a link to /dev/zero), a socket: never read, it may not end
+            result.warnings.append(f"{path}: skipped (not a regular file)")
+        elif path.is_symlink():
+            result.warnings.append(f"{path}: skipped (a link to {os.readlink(path)}, which does not exist)")
         else:
             result.warnings.append(f"{path}: not found")
     # Same content twice (two files, or a repeated record) is one passage.

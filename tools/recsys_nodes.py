@@ -19,11 +19,12 @@ Models, catalogs and CF load lazily, once per process (functools caches).
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FiniteFloat, ValidationError
 
 from placecell.errors import InputError
 
@@ -34,12 +35,25 @@ STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 EASE_LAMBDA = {"goodbooks_399": 200.0, "movielens": 500.0}
 
 
+def _as_id(value):
+    """An item or user id: text, or a whole number (a model calling the tool often writes ids as
+    numbers); None, a list, a bool or blank text is refused (str(None) became the item 'None')."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be an id (text or a whole number), not {value!r}"[:120])
+    return value.strip()
+
+
+Id = Annotated[str, BeforeValidator(_as_id)]
+
+
 class ScoreRequest(BaseModel):
     # extra="forbid": a misspelt option (refine_pass=2) is an error, not silently ignored
     model_config = ConfigDict(extra="forbid")
 
     user: str = Field(description="user id in the catalog (unknown users still score)")
-    candidates: list[str] = Field(min_length=1, description="item ids to score")
+    candidates: list[Id] = Field(min_length=1, description="item ids to score")
     # finite: a NaN signal would make a NaN score, which sorts anywhere
     features: dict[str, dict[str, FiniteFloat]] = Field(default_factory=dict, description="item id -> {signal: value}")
     catalog: CatalogName = "goodbooks_399"
@@ -49,7 +63,7 @@ class ScoreRequest(BaseModel):
 
 
 class ScoredCandidate(BaseModel):
-    item_id: str
+    item_id: Id
     score: FiniteFloat
     ctr: float | None = None
     title: str = ""
@@ -75,7 +89,7 @@ class CarouselRequest(BaseModel):
     strategy: StrategyName = "combined"
     n_carousels: int = Field(4, ge=1, le=12)
     catalog: CatalogName = "goodbooks_399"
-    history: list[str] | None = Field(None, description="liked item ids; default: the user's catalog history")
+    history: list[Id] | None = Field(None, description="liked item ids; default: the user's catalog history")
 
 
 class CarouselItem(BaseModel):
@@ -104,9 +118,18 @@ class CarouselPage(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-@lru_cache(maxsize=None)
+_BUILD_LOCK = threading.Lock()
+
+
 def engine_for(catalog_name: str):
-    """Catalog + tag space + EASE on all the catalog's positives, built once per process."""
+    """Catalog + tag space + EASE on all the catalog's positives, built once per process (threads
+    making their first call at once wait for one build: lru_cache alone let each of them fit EASE)."""
+    with _BUILD_LOCK:
+        return _engine_for(catalog_name)
+
+
+@lru_cache(maxsize=None)
+def _engine_for(catalog_name: str):
     from placecell.tools.carousels.cf import EASE
     from placecell.tools.carousels.data import item_space, positives_of, split_positives
     from placecell.tools.carousels.layout import CarouselEngine
@@ -130,22 +153,30 @@ def run_score(req: ScoreRequest) -> ScoreResult:
     from placecell.tools.recsys_data import load_catalog
 
     catalog, scorer = load_catalog(req.catalog), shipped_scorer(req.catalog)
-    rows = [dict(zip(scorer.fields, pair_row(catalog, req.user, item))) for item in req.candidates]
+    candidates = list(dict.fromkeys(req.candidates))  # one score per item, in first-seen order
+    notes = [f"{len(req.candidates) - len(candidates)} repeated candidate id(s) scored once"] \
+        if len(candidates) < len(req.candidates) else []
+    rows = [dict(zip(scorer.fields, pair_row(catalog, req.user, item))) for item in candidates]
     scored = scorer.score(rows, req.refine_passes)
-    signals = [req.features.get(item, {}) for item in req.candidates]
-    boost = np.array([sum(s.values()) for s in signals], dtype=np.float64)
-    final = 1.0 / (1.0 + np.exp(-(req.ctr_weight * logit(scored.probs) + req.feature_weight * boost)))
+    signals = [req.features.get(item, {}) for item in candidates]
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below; exp overflow is a score of 0, as it should be
+        boost = np.array([sum(s.values()) for s in signals], dtype=np.float64)
+        z = req.ctr_weight * logit(scored.probs) + req.feature_weight * boost
+        final = 1.0 / (1.0 + np.exp(-z))
+    bad = [item for item, v in zip(candidates, z) if not np.isfinite(v)]
+    if bad:  # finite inputs can still overflow (1e308 + 1e308), or make 0 * inf
+        raise InputError(f"the features and weights of {len(bad)} candidate(s) (first: {bad[0]!r}) add up to a "
+                         "score that is not a finite number; scale the signals down")
     out = [
         ScoredCandidate(item_id=item, score=float(f), ctr=float(p), title=getattr(catalog.items.get(item), "title", ""), signals=s)
-        for item, f, p, s in zip(req.candidates, final, scored.probs, signals)
+        for item, f, p, s in zip(candidates, final, scored.probs, signals)
     ]
     out.sort(key=lambda c: -c.score)
-    notes = []
     cold = req.user not in scorer.encoder.vocabs[scorer.fields.index("user")]
     if cold:
         who = f"user {req.user!r} is not in the model's training data" if req.user else "no dataset user id (a history or likes)"
         notes.append(f"{who}: scored as an unseen user (item-level prior)")
-    unknown = [i for i in req.candidates if i not in catalog.items]
+    unknown = [i for i in candidates if i not in catalog.items]
     if unknown:
         notes.append(f"{len(unknown)} candidate(s) not in the catalog scored with unseen item fields: {unknown[:5]}")
     return ScoreResult(catalog=req.catalog, user=req.user, model=f"sgctr:{req.catalog}", refine_passes=scored.passes, scores=out, cold_start=cold, notes=notes)
@@ -162,11 +193,25 @@ def run_carousels(req: CarouselRequest) -> CarouselPage:
     liked = req.history if req.history is not None else catalog.history(req.user)
     history = [index[i] for i in liked if i in index]
     notes: list[str] = []
+    if len(history) < len(liked):
+        notes.append(f"{len(liked) - len(history)} history item(s) not in the {req.catalog} catalog were ignored"
+                     + (" (none matched: laid out as for a new user)" if not history else ""))
     scores = candidates = None
     if req.scored_candidates:
-        known = [c for c in req.scored_candidates if c.item_id in index]
-        if len(known) < len(req.scored_candidates):
-            notes.append(f"{len(req.scored_candidates) - len(known)} candidate(s) not in the catalog were dropped")
+        given = {c.item_id: c for c in req.scored_candidates}  # the last score of a repeated id counts
+        if len(given) < len(req.scored_candidates):
+            notes.append(f"{len(req.scored_candidates) - len(given)} repeated candidate id(s): the last score of each was used")
+        known = [c for c in given.values() if c.item_id in index]
+        if len(known) < len(given):
+            notes.append(f"{len(given) - len(known)} candidate(s) not in the catalog were dropped")
+        liked_ids = set(liked)
+        if seen := sum(c.item_id in liked_ids for c in known):
+            notes.append(f"{seen} candidate(s) already in the history were not shown")
+        titled = [c for c in known if c.title]
+        if titled and (off := sum(c.title.strip().lower() != catalog.items[c.item_id].title.strip().lower()
+                                  for c in titled)) * 2 > len(titled):
+            notes.append(f"{off} of {len(titled)} candidate titles differ from the {req.catalog} catalog's: were "
+                         "they scored in another catalog?")
         candidates = np.array([index[c.item_id] for c in known], dtype=np.int64)
         scores = np.full(len(engine.space.ids), -np.inf)
         scores[candidates] = [c.score for c in known]
@@ -182,6 +227,10 @@ def run_carousels(req: CarouselRequest) -> CarouselPage:
         CarouselOut(kind=c.kind, key=c.key, title=c.title, items=[_item_out(catalog, engine.space.ids[i], page.relevance[i]) for i in c.items])
         for c in page.carousels
     ]
+    short = sum(len(c.items) < req.k for c in carousels)
+    if carousels and (len(carousels) < req.n_carousels or short):
+        notes.append(f"{len(carousels)} of {req.n_carousels} carousels" + (f", {short} with fewer than {req.k} items" if short else "")
+                     + ": too few candidates to fill the page")
     fallback = page.fallback or ("popularity" if not history and scores is None else None)
     return CarouselPage(catalog=req.catalog, user=req.user, strategy=req.strategy, k=req.k, carousels=carousels, fallback=fallback, notes=page.notes + notes)
 
@@ -190,9 +239,13 @@ def score_candidates(user: str, candidates: list[str], features: dict[str, dict[
     """Typed entry point; `options` are the other ScoreRequest fields (catalog, refine_passes, ...)."""
     if isinstance(candidates, (str, bytes)):  # list("1234") would score items 1, 2, 3 and 4
         raise InputError("score_candidates takes a list of item ids, not one string")
+    try:
+        candidates = list(candidates)
+    except TypeError:
+        raise InputError(f"score_candidates takes a list of item ids, not {type(candidates).__name__}") from None
     if not candidates:
         raise InputError("score_candidates needs at least one candidate item id")
-    return run_score(_request(ScoreRequest, user=str(user), candidates=[str(c) for c in candidates], features=features or {}, **options))
+    return run_score(_request(ScoreRequest, user=str(user), candidates=candidates, features=features or {}, **options))
 
 
 def build_carousels(user: str, scored_candidates: list[ScoredCandidate] | None = None, k: int = 5, strategy: str = "combined", **options) -> CarouselPage:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from placecell.agents.backends import Backends
 from placecell.agents.events import STOP, emit
-from placecell.errors import PlacecellError
+from placecell.errors import InputError, PlacecellError
 from placecell.tools.stores.atomic import write_json_atomic
 from placecell.tools.stores.filelock import exclusive
 from placecell.tools.stores.kg import restrict_to_passages
@@ -81,6 +81,8 @@ def remove_documents(backends: Backends, targets: list[str]) -> dict:
     stored document names name, with their passages (unless another document holds the same text),
     vectors and knowledge-graph triples. Extraction and embedding caches stay: ingesting the same
     text again costs no model call."""
+    if blank := [t for t in targets if not isinstance(t, str) or not t.strip()]:
+        raise InputError(f"an empty name is no document ({blank[0]!r}); give a file, folder or URL to remove")
     registry = backends.get_registry()
     documents: list[str] = []
     unmatched: list[str] = []

@@ -54,6 +54,9 @@ def make_nodes(backends: Backends):
         if getattr(kg, "by_other_model", False) and kg.n_triples():
             notes.append("the knowledge graph was built by another model than the one answering (none was built "
                          "with this one here): `placecell ingest` again with this model builds its own")
+        elif (missing := backends.unextracted(llm_for(runtime).model_id))[0]:
+            notes.append(f"the knowledge graph covers {missing[1] - missing[0]} of {missing[1]} passages (the others "
+                         "were stored without extraction by this model): `placecell ingest` again extracts them")
         if kg.version < KG_VERSION and kg.n_triples():
             notes.append("the knowledge graph was built by an older placecell (accented names not folded); "
                          "`placecell ingest` again rebuilds it from cached extractions without LLM calls")

@@ -188,7 +188,8 @@ class CarouselEngine:
             items = fill(everything, k, strategy, ctx, state, params)
             if not items:
                 break
-            carousels.append(Carousel("top", f"more{len(carousels)}", "More picks for you", items))
+            first = "Popular right now" if fallback else "Top picks for you"  # the page's head, when no theme could fill k
+            carousels.append(Carousel("top", f"more{len(carousels)}", "More picks for you" if carousels else first, items))
         notes = ["no history for this user: ranked by popularity"] if fallback else []
         return Page(carousels, fallback, notes, ctx.rel)
 

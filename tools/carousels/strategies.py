@@ -122,7 +122,8 @@ def scale_relevance(scores: np.ndarray, available: np.ndarray) -> np.ndarray:
     rel = np.zeros(len(scores), dtype=np.float64)
     if not available.any():
         return rel
-    vals = scores[available]
+    # halved first: scores near the float limits (1.7e308) made high - low infinite and relevance NaN
+    vals = scores[available].astype(np.float64) / 2
     low, high = float(vals.min()), float(vals.max())
-    rel[available] = (vals - low) / (high - low) if high > low else 1.0
+    rel[available] = np.clip((vals - low) / (high - low), 0.0, 1.0) if high > low else 1.0
     return rel

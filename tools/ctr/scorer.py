@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -92,9 +93,18 @@ def artifacts_dir() -> Path:
     return Path(str(resources.files("placecell.tools.ctr"))) / "artifacts"
 
 
-@lru_cache(maxsize=None)
+_LOAD_LOCK = threading.Lock()
+
+
 def shipped_scorer(name: str) -> CTRScorer:
-    """The committed model for a demo catalog, loaded once per process."""
+    """The committed model for a demo catalog, loaded once per process (threads making their first
+    call at the same time wait for one load: lru_cache alone let each of them load it)."""
+    with _LOAD_LOCK:
+        return _shipped_scorer(name)
+
+
+@lru_cache(maxsize=None)
+def _shipped_scorer(name: str) -> CTRScorer:
     if name not in SHIPPED:
         raise InputError(f"no shipped CTR model for {name!r}; choose one of {', '.join(SHIPPED)}")
     return CTRScorer(artifacts_dir() / f"{name}.json")

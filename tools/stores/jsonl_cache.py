@@ -17,6 +17,24 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+def stored_keys(path: str | Path) -> set[str]:
+    """The keys of a cache file's complete records, read only: opening a JsonlCache truncates a torn
+    last line, which in a reader beside a writing process would cut the line being written."""
+    keys: set[str] = set()
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break
+                try:
+                    keys.add(json.loads(raw)["key"])
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+                    continue
+    except FileNotFoundError:
+        pass
+    return keys
+
+
 class JsonlCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -30,6 +48,7 @@ class JsonlCache:
         if not self.path.exists():
             return
         complete_bytes = 0
+        good: list[bytes] = []
         with open(self.path, "rb") as fh:
             for raw in fh:
                 if not raw.endswith(b"\n"):
@@ -38,11 +57,18 @@ class JsonlCache:
                 try:
                     rec = json.loads(raw)
                     self._data[rec["key"]] = rec["value"]
+                    good.append(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
                     # a damaged line in the middle costs that record only, never the ones after it
                     self.skipped_lines += 1
         if self.skipped_lines:
-            log.warning("%s: skipped %d unreadable line(s); their records will be recomputed", self.path, self.skipped_lines)
+            # Dropped from the file, so the warning comes once (it came on every open, forever), and a
+            # record recomputed later is appended after the good ones.
+            from placecell.tools.stores.atomic import write_bytes_atomic
+
+            write_bytes_atomic(self.path, b"".join(good))
+            log.warning("%s: dropped %d unreadable line(s); their records will be recomputed", self.path, self.skipped_lines)
+            return
         if complete_bytes < self.path.stat().st_size:
             with open(self.path, "r+b") as fh:
                 fh.truncate(complete_bytes)

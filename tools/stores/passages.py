@@ -128,6 +128,8 @@ class PassageRegistry:
     def matching_documents(self, target: str) -> list[str]:
         """The documents `target` names: itself, or every document under it when it is a folder
         (a URL names itself only)."""
+        if not target.strip():  # '' was the folder '/', so every document: `remove "$UNSET"` emptied the home
+            return []
         folder = None if _URL.match(target) else target.rstrip(os.sep) + os.sep
         return [doc for doc in self.documents() if doc == target or (folder and doc.startswith(folder))]
 
