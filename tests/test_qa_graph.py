@@ -357,3 +357,20 @@ def test_another_models_graph_is_named_and_a_rewritten_graph_is_reloaded(tmp_pat
     other.rename(own)  # this model's own graph: no note
     result, _ = _run(b, method="neuropath", mode="scored", answer=False)
     assert not any("built by another model" in n for n in result["notes"])
+
+
+def test_a_graph_that_covers_part_of_the_passages_says_so(tmp_path, small_llm):
+    """A graph built before more files were stored (with --no-extract, or by another backend's ingest)
+    answered from part of them with no note."""
+    from placecell.agents.ingest.extract import SCHEMA_VERSION
+
+    b = _backends(tmp_path, small_llm)
+    cache = b.extraction_cache(small_llm.model_id, SCHEMA_VERSION)
+    ids = b.get_registry().ids()
+    for pid in ids[:3]:
+        cache.put(pid, {"triples": [], "failed": False})
+    result, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert f"the knowledge graph covers 3 of {len(ids)} passages" in " ".join(result["notes"])
+    cache.put(ids[3], {"triples": [], "failed": False})  # the count follows the cache file
+    result, _ = _run(b, method="neuropath", mode="scored", answer=False)
+    assert not any("covers" in n for n in result["notes"])
