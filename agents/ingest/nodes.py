@@ -14,10 +14,10 @@ from langgraph.runtime import Runtime
 from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import STOP, emit
-from placecell.agents.reducers import Fresh
 from placecell.agents.ingest.documents import documents_changing, gone_from_folders, sync_knowledge_graphs, sync_vectors
 from placecell.agents.ingest.extract import SCHEMA_VERSION, extract_passage
 from placecell.agents.ingest.state import IngestContext, IngestState
+from placecell.agents.reducers import Fresh
 from placecell.errors import InputError, PlacecellError
 from placecell.tools.loaders import load_sources
 from placecell.tools.stores.filelock import exclusive

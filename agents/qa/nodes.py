@@ -8,10 +8,10 @@ from langgraph.runtime import Runtime
 from placecell.agents import checks
 from placecell.agents.backends import Backends
 from placecell.agents.events import emit
-from placecell.agents.reducers import Fresh
 from placecell.agents.qa import neuropath as npath
 from placecell.agents.qa.reader import parse_answer, reader_messages
 from placecell.agents.qa.state import QAContext, QAState
+from placecell.agents.reducers import Fresh
 from placecell.errors import NoDataError
 from placecell.tools.stores.kg import KG_VERSION
 

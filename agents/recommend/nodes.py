@@ -13,7 +13,6 @@ from langgraph.runtime import Runtime
 
 from placecell.agents import checks
 from placecell.agents.events import emit
-from placecell.agents.reducers import Fresh, FreshUsage
 from placecell.agents.recommend import prompting
 from placecell.agents.recommend.catalog import CatalogRecsys, item_text, zscore
 from placecell.agents.recommend.fusion import resolve_weights
@@ -31,6 +30,7 @@ from placecell.agents.recommend.webstep import (
     fetch_pages,
     run_searches,
 )
+from placecell.agents.reducers import Fresh, FreshUsage
 from placecell.errors import InputError, ModelError, PlacecellError
 from placecell.tools.llm.usage import usage_scope
 

@@ -120,12 +120,12 @@ def _decode(body: bytes, charset: str | None) -> str:
             return body.decode(enc)
         except (LookupError, UnicodeDecodeError):
             continue
-    from charset_normalizer import from_bytes  # installed with trafilatura
-
-    guess = from_bytes(body[:65536]).best()
-    if guess is not None and guess.encoding:
-        return body.decode(guess.encoding, errors="replace")
-    return body.decode("latin-1")
+    # Undeclared and not UTF-8: windows-1252, what browsers assume for such pages. Not guessed
+    # (detectors read short Western text as Baltic or Cyrillic codepages); latin-1 takes any byte.
+    try:
+        return body.decode("cp1252")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
 
 
 # Text has almost no control characters besides tab and newlines; a binary body served as
