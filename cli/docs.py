@@ -49,10 +49,10 @@ def ingest(
                         chunk_chars=backends.settings.chunk_chars)
     start = time.perf_counter()
     result: dict = {}
-    progress = Progress(TextColumn("extracting"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         TextColumn("{task.fields[rate]:.2f} passages/s"), TimeRemainingColumn(),
                         console=err_console, disable=as_json)
-    task = None
+    task = embedding = None
     with progress:  # Ctrl-C: cli.interrupts
         for mode, chunk in graph.stream({"sources": paths}, context=ctx, stream_mode=["custom", "values"]):
             if mode == "values":
@@ -61,8 +61,12 @@ def ingest(
                 err_console.print(f"waiting for another ingest of this home to finish ({chunk['lock']})", markup=False)
             elif chunk.get("event") == "documents_wait":
                 err_console.print(f"waiting for another ingest or remove of this home ({chunk['lock']})", markup=False)
+            elif chunk.get("event") == "embed":
+                if embedding is None:
+                    embedding = progress.add_task("embedding", total=chunk["total"], rate=0.0)
+                progress.update(embedding, completed=chunk["done"], rate=chunk["passages_per_s"])
             elif chunk.get("event") == "extract_start" and chunk["total"]:
-                task = progress.add_task("extract", total=chunk["total"], rate=0.0)
+                task = progress.add_task("extracting", total=chunk["total"], rate=0.0)
             elif chunk.get("event") == "extract" and task is not None:
                 progress.update(task, completed=chunk["done"], rate=chunk["passages_per_s"])
     seconds = time.perf_counter() - start

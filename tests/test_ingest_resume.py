@@ -120,3 +120,43 @@ def test_exclusive_lock_waits_and_can_be_interrupted(tmp_path):
     with exclusive(lock, on_wait=lambda: waited.append(2)):
         pass  # released: taken at once
     assert waited == [1]
+
+
+def test_embedding_goes_in_stored_batches_with_progress_and_stops_between_them(tmp_path, write_jsonl, monkeypatch):
+    """All passages were embedded in one call: a 5 MB file showed nothing for 20 minutes, held every
+    vector in memory, and an interrupt kept none of them."""
+    import pytest
+
+    from placecell.agents.backends import Backends
+    from placecell.agents.events import STOP
+    from placecell.agents.ingest import nodes
+    from placecell.agents.ingest.state import IngestContext
+    from placecell.errors import PlacecellError
+    from placecell.graphs.ingest import build_ingest_graph
+    from placecell.settings import Settings
+
+    monkeypatch.setattr(nodes, "EMBED_BATCH", 2)
+    corpus = write_jsonl(tmp_path / "c.jsonl", CORPUS[:5])
+    backends = Backends(settings=Settings(home=tmp_path / "home"))
+    embedder = backends.get_embedder()
+    real_embed = embedder.embed
+    calls = []
+
+    def embed_then_stop(texts):
+        calls.append(len(texts))
+        STOP.set()  # as Ctrl-C does, while the first batch is embedded
+        return real_embed(texts)
+
+    monkeypatch.setattr(embedder, "embed", embed_then_stop)
+    graph = build_ingest_graph(backends)
+    try:
+        with pytest.raises(PlacecellError, match="interrupted after embedding 2 of 5 passages"):
+            graph.invoke({"sources": [str(corpus)]}, context=IngestContext(extract=False))
+    finally:
+        STOP.clear()
+    assert calls == [2] and len(backends.get_vectors().ids()) == 2  # the finished batch is stored
+    monkeypatch.setattr(embedder, "embed", real_embed)
+    events = [c for mode, c in graph.stream({"sources": [str(corpus)]}, context=IngestContext(extract=False),
+                                            stream_mode=["custom", "values"]) if mode == "custom"]
+    assert [(e["done"], e["total"]) for e in events if e.get("event") == "embed"] == [(2, 3), (3, 3)]
+    assert len(backends.get_vectors().ids()) == 5

@@ -41,6 +41,9 @@ def _one_ingest_at_a_time(cache_path: Path):
     return exclusive(lock, while_waiting=_raise_if_stopped, on_wait=lambda: emit({"event": "ingest_wait", "lock": str(lock)}))
 
 
+EMBED_BATCH = 256
+
+
 def make_nodes(backends: Backends):
     def load(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
         ctx = _ctx(runtime)
@@ -72,18 +75,27 @@ def make_nodes(backends: Backends):
             sync_vectors(backends, ids)  # the vectors of passages a changed document no longer has
             missing = [pid for pid in ids if pid not in stored]
             rows = registry.get_many(missing) if missing else {}
-        if missing:
-            # Embedding is outside the lock (it is the slow part); a passage removed meanwhile
-            # is not written back.
-            todo = [rows[i] for i in missing if i in rows]
-            vecs = backends.get_embedder().embed([p.text for p in todo])
+        todo = [rows[i] for i in missing if i in rows]
+        # In batches, each stored as it is done: a large file (thousands of passages, ~20 min on 2 cores)
+        # shows progress, holds one batch in memory, and an interrupted run keeps what it embedded.
+        # Embedding is outside the lock (it is the slow part); a passage removed meanwhile is not written back.
+        write, start = get_stream_writer(), time.perf_counter()
+        for first in range(0, len(todo), EMBED_BATCH):
+            if STOP.is_set():
+                raise PlacecellError(f"interrupted after embedding {first} of {len(todo)} passages (they are stored)", 130)
+            batch = todo[first:first + EMBED_BATCH]
+            vecs = backends.get_embedder().embed([p.text for p in batch])
             with documents_changing(backends):
                 still = set(registry.ids())
-                keep = [n for n, p in enumerate(todo) if p.id in still]
+                keep = [n for n, p in enumerate(batch) if p.id in still]
                 if keep:
-                    kept = [todo[n] for n in keep]
+                    kept = [batch[n] for n in keep]
                     vectors.upsert([p.id for p in kept], [p.text for p in kept],
                                    [{"title": p.title, "source": p.source} for p in kept], vecs[keep])
+            if len(todo) > EMBED_BATCH:
+                done = first + len(batch)
+                write({"event": "embed", "done": done, "total": len(todo),
+                       "passages_per_s": done / max(time.perf_counter() - start, 1e-9)})
         return {}
 
     def extract(state: IngestState, runtime: Runtime[IngestContext]) -> dict:
