@@ -97,8 +97,13 @@ def get_settings(**overrides) -> Settings:
 
     from placecell.errors import InputError
 
+    from pydantic_settings import SettingsError
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:  # PLACECELL_ALLOW_HOSTS=127.0.0.1:8000: a list must be written as JSON
+        raise InputError(f"cannot read a setting from the environment or .env ({exc}); a list setting is "
+                         "JSON, e.g. PLACECELL_ALLOW_HOSTS='[\"127.0.0.1:8000\"]'") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first.get("loc") else "?"

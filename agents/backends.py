@@ -126,9 +126,13 @@ class Backends:
                     kg = kg.without_passages(set(self.get_registry().ids()))
                 kg._path, kg._key = path, key
                 self._kg = kg
-            # another model's graph answers when this one built none here: callers say so
-            self._kg.by_other_model = own is not None and path is not None and path != own
             return self._kg
+
+    def answers_with_another_models_kg(self, model_id: str | None) -> bool:
+        """True when `load_kg(model_id)` falls back to another model's graph (this one built none here).
+        Asked per run, not stored on the shared graph object: runs with other models share it."""
+        model_id = self.kg_model_id or model_id
+        return bool(model_id) and not self.kg_path(model_id).exists() and self.latest_kg_path() is not None
 
     def unextracted(self, model_id: str) -> tuple[int, int]:
         """(passages with no extraction record of the model whose graph answers, stored passages): a
@@ -139,7 +143,7 @@ class Backends:
         model_id = self.kg_model_id or model_id
         path = self.extraction_cache_path(model_id, SCHEMA_VERSION)
         ids = self.get_registry().ids()
-        key = (path, *_file_state(path), len(ids))
+        key = (path, *_file_state(path), len(ids), hash(tuple(ids)))  # the ids, not their count: a remove and an ingest keep it
         with self._lock:
             if self._unextracted[0] != key:  # the cache is read once per change, not per question
                 done = stored_keys(path)

@@ -405,6 +405,11 @@ def test_content_blocks_are_read_as_their_text_and_a_turn_needs_one(tmp_path):
               {"type": "text", "text": "Longleat styled?"}]
     out = graph.invoke({"messages": [{"role": "user", "content": blocks}]}, context=ChatContext(router="keywords"))
     assert out["route"] == "qa"
+    llm = _RecordingLLM()
+    hello = [{"type": "text", "text": "hello there"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    _graph(tmp_path, llm=llm).invoke({"messages": [{"role": "user", "content": hello}]},
+                                     context=ChatContext(router="keywords"))
+    assert llm.seen[-1][1:] == ["hello there"]  # the reply model got the blocks' repr, image data and all
     for empty in ({}, {"messages": []}, {"messages": [("user", "   ")]}):
         with pytest.raises(InputError, match="no user message with text"):
             graph.invoke(empty, context=ChatContext(router="keywords"))

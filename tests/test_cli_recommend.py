@@ -86,6 +86,10 @@ def test_allow_host_forms_that_match():
     for entry in ("127.0.0.1", "127.0.0.1:8000", "::1", "[::1]", "[::1]:8000", "LocalHost", "0.0.0.0"):
         assert allow_host_problem(entry) is None, entry
     assert host_is_allowed("::1", ["[::1]"], 8000) and host_is_allowed("localhost", ["LocalHost"], 80)
+    # a name in another script, as typed or in its IDNA form (the first version refused it)
+    assert allow_host_problem("bücher.intern:8080") is None
+    assert host_is_allowed("bücher.intern", ["xn--bcher-kva.intern"], 8080)
+    assert host_is_allowed("xn--bcher-kva.intern", ["bücher.intern:8080"], 8080)
 
 
 def test_an_allow_host_from_the_environment_is_checked_too(tmp_path, capsys, monkeypatch):
@@ -115,3 +119,12 @@ def test_a_recording_that_recorded_nothing_fails_and_an_empty_replay_says_so(tmp
     (tmp_path / "afile").write_text("x")
     assert run_cli([*args, "--web", "replay", "--web-dir", str(tmp_path / "afile")]) == 2
     assert "is a file, not a folder saved by --web record" in capsys.readouterr().err
+
+
+def test_a_list_setting_not_written_as_json_is_one_line(tmp_path, capsys, monkeypatch):
+    """PLACECELL_ALLOW_HOSTS=127.0.0.1:8000 was a pydantic-settings traceback."""
+    monkeypatch.setenv("PLACECELL_ALLOW_HOSTS", "127.0.0.1:8000")
+    assert run_cli(["recommend", "--likes", "sea stories", "--web", "off", "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot read a setting from the environment or .env") and "\n" not in err
+    assert """PLACECELL_ALLOW_HOSTS='["127.0.0.1:8000"]'""" in err

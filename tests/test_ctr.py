@@ -212,7 +212,8 @@ def test_cli_train_writes_artifacts_and_errors_exit_2(tmp_path, capsys, monkeypa
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"clicks.onnx", "clicks.json", "clicks_training.md"}
     report = (tmp_path / "m" / "clicks_training.md").read_text()
     assert "ONNX check" in report and "- Machine: " in report
-    command = f"placecell train ctr --data {data} --format csv --label click --out {tmp_path / 'm'} --name clicks --epochs 2"
+    command = (f"placecell train ctr --data {data} --format csv --label click --out {tmp_path / 'm'} --name clicks "
+               "--epochs 2 --overwrite")
     assert f"- Command: `{command}`." in report
     assert json.loads((tmp_path / "m" / "clicks.json").read_text())["provenance"]["command"] == command
     # A retrain whose export fails its check replaces nothing: the old pair still loads

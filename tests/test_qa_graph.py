@@ -331,7 +331,7 @@ def test_top_k_beyond_the_ranking_is_refused_not_cut(tmp_path):
     """top_k 15 gave 10 passages: the reader's passages come from the rank_k-long ranking."""
     from placecell.errors import InputError
 
-    with pytest.raises(InputError, match="top_k 15 is more than rank_k 10"):
+    with pytest.raises(InputError, match="top_k 15 is more than rank_k 10: .*; lower top_k or raise rank_k"):
         QAContext(top_k=15)
     assert QAContext(top_k=15, rank_k=15).top_k == 15
     assert QAContext(rank_k=3, answer=False).rank_k == 3  # a short ranking, no reader: top_k is not read
@@ -374,3 +374,24 @@ def test_a_graph_that_covers_part_of_the_passages_says_so(tmp_path, small_llm):
     cache.put(ids[3], {"triples": [], "failed": False})  # the count follows the cache file
     result, _ = _run(b, method="neuropath", mode="scored", answer=False)
     assert not any("covers" in n for n in result["notes"])
+
+
+def test_the_graph_notes_are_per_model_and_follow_the_stored_passages(tmp_path, small_llm):
+    """A flag set on the shared graph object by one model's run was read by another's; and the
+    coverage count was kept while the stored passages changed but their number did not."""
+    from placecell.agents.ingest.extract import SCHEMA_VERSION
+
+    b = _backends(tmp_path, small_llm)
+    assert not b.answers_with_another_models_kg(small_llm.model_id)
+    assert b.answers_with_another_models_kg("model-without-a-graph")
+    assert not b.answers_with_another_models_kg(small_llm.model_id)  # whatever was asked before
+    cache = b.extraction_cache(small_llm.model_id, SCHEMA_VERSION)
+    for pid in b.get_registry().ids():
+        cache.put(pid, {"triples": [], "failed": False})
+    assert b.unextracted(small_llm.model_id) == (0, len(DOCS))
+    registry = b.get_registry()
+    gone = registry.ids()[0]
+    with registry._lock, registry._conn:  # these passages belong to no document: drop the row itself
+        registry._conn.execute("DELETE FROM passages WHERE id=?", (gone,))
+    registry.add_many([Passage(passage_id("Newcomer\nA new passage."), "Newcomer", "Newcomer\nA new passage.")])
+    assert b.unextracted(small_llm.model_id) == (1, len(DOCS))

@@ -179,11 +179,12 @@ def test_a_csv_row_with_more_cells_than_columns_is_refused(tmp_path):
     and the rest went nowhere); a row without its optional rating is still read."""
     ragged = tmp_path / "h.csv"
     ragged.write_text("item\n15\nDune, Part Two\n")
-    with pytest.raises(InputError, match=re.escape("h.csv:3: 2 cells for 1 columns (item); put a title that "
-                                                   "holds a comma in double quotes")):
+    with pytest.raises(InputError, match=re.escape("h.csv:3: more cells than the 1 columns (item); put a cell "
+                                                   "that holds a comma in double quotes")):
         read_history_file(ragged)
-    ragged.write_text('item,rating\n"Eat, Pray, Love",5\n15\n')
-    assert read_history_file(ragged) == [{"item": "Eat, Pray, Love", "rating": 5.0}, {"item": "15", "rating": None}]
+    ragged.write_text('item,rating\n"Eat, Pray, Love",5\n15\nThe Hobbit,5,\n')  # a spreadsheet's trailing comma
+    assert read_history_file(ragged) == [{"item": "Eat, Pray, Love", "rating": 5.0}, {"item": "15", "rating": None},
+                                         {"item": "The Hobbit", "rating": 5.0}]
 
 
 def test_history_entries_of_the_wrong_kind_are_named(tmp_path):

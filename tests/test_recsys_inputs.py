@@ -123,7 +123,9 @@ def test_scores_stay_finite_and_ids_are_scored_once():
 
     with pytest.raises(InputError, match="add up to a score that is not a finite number"):  # 0 * (1e308 + 1e308)
         score_candidates("8", ["15", "40"], {"15": {"a": 1e308, "b": 1e308}}, feature_weight=0)
-    scored = score_candidates("8", ["15", 40, "15"])  # a number is an id too (models write them so)
+    import numpy as np
+
+    scored = score_candidates("8", ["15", np.int64(40), "15"])  # a number is an id too (models write them so)
     assert sorted(c.item_id for c in scored.scores) == ["15", "40"] and "1 repeated candidate id(s) scored once" in scored.notes
     page = build_carousels("46732", [ScoredCandidate(item_id="15", score=1.7e308), ScoredCandidate(item_id="87", score=0.0),
                                      ScoredCandidate(item_id="144", score=-1.7e308)], k=1, n_carousels=3)
@@ -153,7 +155,7 @@ def test_threads_making_their_first_call_at_once_share_one_build(monkeypatch):
     from placecell.tools import recsys_nodes
     from placecell.tools.carousels import cf
 
-    recsys_nodes._engine_for.cache_clear()
+    monkeypatch.setattr(recsys_nodes, "_ENGINES", {})
     fits = []
     real_fit = cf.EASE.fit
     monkeypatch.setattr(cf.EASE, "fit", lambda self, *a, **kw: (fits.append(1), real_fit(self, *a, **kw))[1])

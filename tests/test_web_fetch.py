@@ -394,3 +394,36 @@ def test_empty_and_malformed_responses_are_named():
     assert "connection failed" not in str(exc.value)
     with pytest.raises(FetchError, match="resolves to an unspecified address"):
         check_url("http://0.0.0.0/")
+
+
+def test_an_empty_robots_txt_allows_and_a_hang_up_is_a_failed_connection():
+    """A 204 robots.txt (no rules) blocked the whole site once pages answering 204 were refused; a
+    server that hangs up was called a malformed response, blamed on robots.txt and remembered."""
+    import socket
+    import threading
+
+    routes = {"/robots.txt": Route(b"", "", 204), "/page.html": Route(GOOD_HTML)}
+    with LocalWebServer(routes) as srv:
+        assert "Otto Frank" in get(srv, "/page.html").text
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def hang_up():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    robots = RobotsCache()
+    try:
+        with pytest.raises(FetchError) as exc:
+            fetch_page(f"http://127.0.0.1:{port}/page.html", allow_hosts=ALLOW, robots=robots)
+    finally:
+        listener.close()
+    assert str(exc.value).startswith("connection failed") and "robots" not in str(exc.value)
+    assert not robots._parsers

@@ -19,8 +19,8 @@ Models, catalogs and CF load lazily, once per process (functools caches).
 
 from __future__ import annotations
 
+import numbers
 import threading
-from functools import lru_cache
 from typing import Annotated, Literal, get_args
 
 import numpy as np
@@ -38,8 +38,8 @@ EASE_LAMBDA = {"goodbooks_399": 200.0, "movielens": 500.0}
 def _as_id(value):
     """An item or user id: text, or a whole number (a model calling the tool often writes ids as
     numbers); None, a list, a bool or blank text is refused (str(None) became the item 'None')."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's integers too
+        return str(int(value))
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be an id (text or a whole number), not {value!r}"[:120])
     return value.strip()
@@ -119,17 +119,23 @@ class CarouselPage(BaseModel):
 
 
 _BUILD_LOCK = threading.Lock()
+_ENGINES: dict = {}
 
 
 def engine_for(catalog_name: str):
     """Catalog + tag space + EASE on all the catalog's positives, built once per process (threads
-    making their first call at once wait for one build: lru_cache alone let each of them fit EASE)."""
-    with _BUILD_LOCK:
-        return _engine_for(catalog_name)
+    making their first call at once wait for one build: lru_cache alone let each of them fit EASE;
+    a built engine is returned without waiting for another catalog's build)."""
+    engine = _ENGINES.get(catalog_name)
+    if engine is None:
+        with _BUILD_LOCK:
+            engine = _ENGINES.get(catalog_name)
+            if engine is None:
+                engine = _ENGINES[catalog_name] = _build_engine(catalog_name)
+    return engine
 
 
-@lru_cache(maxsize=None)
-def _engine_for(catalog_name: str):
+def _build_engine(catalog_name: str):
     from placecell.tools.carousels.cf import EASE
     from placecell.tools.carousels.data import item_space, positives_of, split_positives
     from placecell.tools.carousels.layout import CarouselEngine

@@ -42,13 +42,9 @@ def _ctx(runtime: Runtime[ChatContext] | None) -> ChatContext:
 
 
 def _text(message) -> str:
-    """The text of a message; of LangChain content blocks, the text blocks (an image has none)."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = [c if isinstance(c, str) else c.get("text", "") if isinstance(c, dict) and c.get("type") == "text" else ""
-             for c in content]
-    return " ".join(p for p in parts if p)
+    from placecell.tools.llm.langchain import content_text
+
+    return content_text(message.content)
 
 
 def last_human(messages) -> str:

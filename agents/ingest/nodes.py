@@ -64,7 +64,7 @@ def make_nodes(backends: Backends):
                  f"questions: `placecell remove` them ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''})"] if gone else []
         return {"passage_ids": [p.id for p in loaded.passages], "loaded": len(loaded.passages), "new_passages": stored.new,
                 "removed_passages": len(stored.removed), "documents": len(replaced),
-                "passages": len(registry), "warnings": Fresh(loaded.warnings + notes),
+                "passages": len(registry), "warnings": Fresh(loaded.warnings + loaded.notices + notes),
                 "skipped_inputs": len(loaded.warnings)}
 
     def embed(state: IngestState) -> dict:

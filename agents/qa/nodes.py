@@ -51,7 +51,7 @@ def make_nodes(backends: Backends):
         seeds = npath.link_seeds(kg, embed, state.get("entities", []))
         paths = npath.hop1_paths(kg, seeds)
         notes = [] if paths else ["no knowledge-graph paths from the question's entities: dense retrieval only"]
-        if getattr(kg, "by_other_model", False) and kg.n_triples():
+        if kg.n_triples() and backends.answers_with_another_models_kg(llm_for(runtime).model_id):
             notes.append("the knowledge graph was built by another model than the one answering (none was built "
                          "with this one here): `placecell ingest` again with this model builds its own")
         elif (missing := backends.unextracted(llm_for(runtime).model_id))[0]:

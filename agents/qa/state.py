@@ -75,8 +75,8 @@ class QAContext(KnownSettings):
         checks.integer(self, "top_k", 1, 20)
         checks.integer(self, "rank_k", 1)
         if self.answer and self.top_k > self.rank_k:  # the reader reads the ranking's head: it got rank_k in silence
-            raise InputError(f"top_k {self.top_k} is more than rank_k {self.rank_k}, the ranking it is taken from; "
-                             f"raise rank_k too")
+            raise InputError(f"top_k {self.top_k} is more than rank_k {self.rank_k}: the reader reads the top_k "
+                             f"head of the rank_k-long ranking; lower top_k or raise rank_k")
         checks.integer(self, "link_depth", 1, 2)
         checks.integer(self, "keep_nearest", 0, 5)
         checks.integer(self, "reason_rounds", 0, 5)

@@ -263,10 +263,11 @@ def read_history_file(path) -> list[dict]:
         reader = csv.DictReader(text.splitlines())
         rows = []
         for row in reader:
-            if None in row:  # more cells than the header: an unquoted comma would cut a title short
-                raise InputError(f"{path}:{reader.line_num}: {len(reader.fieldnames) + len(row[None])} cells for "
-                                 f"{len(reader.fieldnames)} columns ({', '.join(reader.fieldnames)}); "
-                                 "put a title that holds a comma in double quotes")
+            # More cells than the header: an unquoted comma has shifted the cells after it (a title
+            # "Dune, Part Two" became "Dune"). Empty extra cells are a spreadsheet's trailing commas.
+            if any((cell or "").strip() for cell in row.pop(None, [])):
+                raise InputError(f"{path}:{reader.line_num}: more cells than the {len(reader.fieldnames)} columns "
+                                 f"({', '.join(reader.fieldnames)}); put a cell that holds a comma in double quotes")
             rows.append(row)
         if rows and "item" not in rows[0]:
             raise InputError(f"{path}: needs an 'item' column (catalog id or title); found {', '.join(rows[0])}")

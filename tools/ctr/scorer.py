@@ -11,7 +11,6 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -94,17 +93,22 @@ def artifacts_dir() -> Path:
 
 
 _LOAD_LOCK = threading.Lock()
+_SCORERS: dict[str, "CTRScorer"] = {}
 
 
 def shipped_scorer(name: str) -> CTRScorer:
     """The committed model for a demo catalog, loaded once per process (threads making their first
     call at the same time wait for one load: lru_cache alone let each of them load it)."""
-    with _LOAD_LOCK:
-        return _shipped_scorer(name)
+    scorer = _SCORERS.get(name)
+    if scorer is None:
+        with _LOAD_LOCK:
+            scorer = _SCORERS.get(name)
+            if scorer is None:
+                scorer = _SCORERS[name] = _load_shipped(name)
+    return scorer
 
 
-@lru_cache(maxsize=None)
-def _shipped_scorer(name: str) -> CTRScorer:
+def _load_shipped(name: str) -> CTRScorer:
     if name not in SHIPPED:
         raise InputError(f"no shipped CTR model for {name!r}; choose one of {', '.join(SHIPPED)}")
     return CTRScorer(artifacts_dir() / f"{name}.json")

@@ -94,7 +94,7 @@ def _train_command(data, fmt, label, featindex, out_dir, name, epochs, seed, thr
                                  ("--seed", seed, 0), ("--threads", threads, 1), ("--linear-init", linear_init, "auto")):
         if value is not None and value != default:
             cmd += [flag, str(value)]
-    return cmd
+    return cmd + ["--overwrite"]  # rerunning it replaces the model it made, which the CLI refuses without this
 
 
 def _metric_rows(rows: list[dict[str, float]]) -> list[str]:

@@ -15,9 +15,18 @@ from placecell.tools.llm.base import LLM
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "user"}
 
 
+def content_text(content) -> str:
+    """A message's text: a string, or the text of LangChain content blocks (an image block has none;
+    its repr, base64 data and all, was sent to the model)."""
+    if isinstance(content, str):
+        return content
+    parts = [c if isinstance(c, str) else c.get("text", "") if isinstance(c, dict) and c.get("type") == "text" else ""
+             for c in content]
+    return " ".join(p for p in parts if p)
+
+
 def to_dicts(messages: list[BaseMessage]) -> list[dict]:
-    return [{"role": _ROLES.get(m.type, "user"), "content": m.content if isinstance(m.content, str) else str(m.content)}
-            for m in messages]
+    return [{"role": _ROLES.get(m.type, "user"), "content": content_text(m.content)} for m in messages]
 
 
 class PlacecellChatModel(BaseChatModel):

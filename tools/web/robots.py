@@ -78,12 +78,13 @@ class RobotsCache:
                 # the next page of this origin asks again.
                 if not _transient(self._unreachable.get(origin)):
                     self._parsers[origin] = parser
+            why = self._unreachable.get(origin)  # read under the lock: another page's lookup may clear it
         if parser.can_fetch(_agent_token(user_agent), url):
             return None
-        if _transient(self._unreachable.get(origin)) and self._unreachable[origin] != "timed out":
-            return self._unreachable[origin]  # the site itself cannot be reached: no robots.txt policy involved
-        if origin in self._unreachable:
-            return f"robots.txt unreachable ({self._unreachable[origin]}), treated as disallow"
+        if _transient(why) and why != "timed out":
+            return why  # the site itself cannot be reached: no robots.txt policy involved
+        if why:
+            return f"robots.txt unreachable ({why}), treated as disallow"
         return "disallowed by robots.txt"
 
     def clear(self) -> None:

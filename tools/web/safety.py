@@ -31,7 +31,13 @@ class FetchError(PlacecellError):
 
 
 def _normalise_host(host: str) -> str:
-    return host.strip().strip("[]").lower().rstrip(".")
+    """Lower case, without brackets or a trailing dot; a name in other scripts in its IDNA form, so
+    `bücher.intern` and `xn--bcher-kva.intern` are one host."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    try:
+        return name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError:
+        return name
 
 
 def _allow_entry(entry: str) -> tuple[str, int | None]:
@@ -73,7 +79,7 @@ def allow_host_problem(entry: str) -> str | None:
         return None
     except ValueError:
         pass
-    if not host or set(host) - _HOST_CHARS or ":" in host:
+    if not host or set(host) - _HOST_CHARS or ":" in host:  # host is in its IDNA form (_normalise_host)
         return "is not a host name or IP address"
     return None
 

@@ -210,7 +210,7 @@ def get_capped(
                     current = nxt
                     continue
                 media, charset = split_content_type(resp.headers.get("content-type", ""))
-                if resp.status_code == 204:
+                if resp.status_code == 204 and accept_types is not None:  # a page; an empty robots.txt is no rule
                     raise FetchError("empty response (HTTP 204 No Content)", url)
                 if accept_types is not None and resp.status_code < 300 and media not in accept_types:
                     raise FetchError(f"content type {media or '(none)'!r} is not HTML or text", url)
@@ -218,7 +218,9 @@ def get_capped(
                 return RawResponse(url, current, resp.status_code, media, charset, body)
         except httpx.TimeoutException:
             raise FetchError("timed out", url) from None
-        except httpx.ProtocolError as exc:  # the server answered, but not in HTTP httpx can read
+        except httpx.RemoteProtocolError as exc:  # the server answered, but not in HTTP httpx can read
+            if "disconnected" in str(exc).lower():  # or it hung up first: the connection failed
+                raise FetchError(f"connection failed: {type(exc).__name__}: {exc}", url) from None
             raise FetchError(f"malformed response from the server: {exc}".rstrip(": ")[:200], url) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "), url) from None

@@ -26,7 +26,7 @@ _HIDDEN_STYLE = re.compile(
 
 _WHOSE = r"(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+)?"
 _ORDERS = r"(?:instructions?|prompts?|rules?|directions?|guidance|guidelines|orders|programming|system\s+prompt)"
-_READER = r"(?:ai|a\.i\.|assistants?|chatbots?|llms?|language\s+models?|models?|gpts?|chatgpt|bots?|agents?)"
+_READER = r"(?:ai|a\.i\.|assistants?|chatbots?|llms?|language\s+models?|gpts?|chatgpt)"  # what a page calls a model
 _INSTRUCTION_PATTERNS = [
     rf"\b(?:ignore|override|bypass)\s+{_WHOSE}(?:previous|prior|above|earlier|preceding|original|initial|existing)\s+{_ORDERS}",
     rf"\bdisregard\s+{_WHOSE}(?:previous|prior|above|earlier|preceding|original|initial|system)\b",
@@ -47,21 +47,22 @@ _INSTRUCTION_PATTERNS = [
     r"(?:^|\n)\s*(?:system|assistant)\s*(?:prompt)?\s*:",
     r"<\|?(?:im_start|system|assistant)\|?>",
     r"\bnew\s+instructions?\s*:",
-    # the same, phrased around a fixed list (session 23 QA): a task, a vocative, a format header
-    rf"\bnew\s+(?:task|orders?|rules?|directives?)\s+(?:for\s+(?:the\s+|any\s+)?{_READER})?\s*:",
-    rf"(?:^|[.!?\n]\s*)(?:attention|dear|hey|hello|hi|psst|important)\s*,?\s+{_READER}\s*[:,!]",
-    rf"\b(?:ai\s+)?{_READER}\s+(?:reading|processing|summari[sz]ing|parsing|crawling|indexing|analy[sz]ing)\s+"
-    r"(?:this|these|the\s+(?:page|text|site|document|article))\b",
-    r"(?:^|\n)\s*#{1,6}\s*(?:instructions?|system|response|input)\s*:",
-    r"\b(?:disregard|ignore|forget)\s+(?:what(?:ever)?|everything|anything|all)\s+(?:that\s+)?you\s+"
-    r"(?:were|have\s+been|'ve\s+been|got)\s+(?:told|instructed|given|taught)",
-    r"\bsystem\s+override\b|\b(?:admin|developer|jailbreak|god)\s+mode\b",
-    r"\btell\s+(?:people|everyone|everybody|users|readers)\s+to\b",
-    r"\brank\s+.{0,60}?\s+(?:first|top|highest|#\s?1)\s+in\s+(?:every|all|each|any)\b",
-    r"(?:^|[.!?:]\s+)recommend\s+.{0,80}?\s+to\s+(?:every|all|each)\s+(?:users?|readers?|people|persons?)\b",
-    r"\b(?:say|write|include|mention|output)\s+.{0,40}?\s+in\s+(?:each|every|all|any)\s+(?:of\s+)?(?:your\s+)?"
-    r"(?:explanations?|reasons?|answers?|responses?|replies|outputs?|summar(?:y|ies))\b",
-    r"\bin\s+(?:each|every|all)\s+(?:explanations?|reasons?|answers?|responses?|replies)\s+you\s+(?:write|give|produce)",
+    # the same, phrased around a fixed list (session 23 QA). Narrow on purpose: each was checked
+    # against reviews, recipes, forums and settings pages ("enable Developer Mode", "## Instructions:",
+    # "tell readers to", "Dear agents,"), which must stay evidence.
+    rf"\bnew\s+(?:task|orders?|instructions?|directives?)\s+for\s+(?:the\s+|any\s+)?{_READER}\s*:",
+    rf"(?:^|[.!?\n]\s*)(?:attention|dear|hey|hello|hi)\s*,?\s+{_READER}\s*[:,!]",
+    r"\b(?:ai\s+)?(?:models?|systems?|assistants?|llms?)\s+(?:reading|processing|summari[sz]ing|parsing)\s+"
+    r"this\s+(?:page|text|document|article|site)\b",
+    r"(?:^|\n)\s*###\s*(?:instruction|response|system)\s*:",
+    r"\bdisregard\s+(?:what(?:ever)?|everything|anything|all)\s+(?:that\s+)?you\s+(?:were|have\s+been|'ve\s+been)\s+"
+    r"(?:told|instructed|given)",
+    r"\bsystem\s+override\b",
+    r"(?:^|[.!?:]\s+)rank\s+.{0,60}?\s+(?:first|#\s?1|highest)\s+in\s+(?:every|all|each)\b",
+    r"(?:^|[.!?:]\s+)recommend\s+.{0,80}?\s+to\s+(?:every|all|each)\s+users?\b",
+    r"\b(?:say|write|include|output)\s+.{0,40}?\s+in\s+(?:each|every)\s+(?:of\s+)?(?:your\s+)?"
+    r"(?:explanations?|reasons?|recommendations?)\b",
+    r"\bin\s+(?:each|every|all)\s+(?:explanations?|reasons?|recommendations?)\s+you\s+(?:write|give|produce)",
     # the same orders in other languages (the raw text is searched too, so Cyrillic stays Cyrillic)
     r"\bignor(?:a|ar|e|en)\s+(?:todas\s+|todos\s+)?(?:las\s+|as\s+|os\s+)?(?:instrucciones|instru[çc][õo]es|indicaciones)\s+"
     r"(?:anteriores|previas|pr[ée]vias|acima)",
