@@ -155,7 +155,7 @@ def test_threads_making_their_first_call_at_once_share_one_build(monkeypatch):
     from placecell.tools import recsys_nodes
     from placecell.tools.carousels import cf
 
-    monkeypatch.setattr(recsys_nodes, "_ENGINES", {})
+    monkeypatch.setattr(recsys_nodes, "_engines", recsys_nodes.PerProcess(recsys_nodes._build_engine))
     fits = []
     real_fit = cf.EASE.fit
     monkeypatch.setattr(cf.EASE, "fit", lambda self, *a, **kw: (fits.append(1), real_fit(self, *a, **kw))[1])

@@ -20,13 +20,13 @@ Models, catalogs and CF load lazily, once per process (functools caches).
 from __future__ import annotations
 
 import numbers
-import threading
 from typing import Annotated, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, FiniteFloat, ValidationError
 
 from placecell.errors import InputError
+from placecell.tools.once import PerProcess
 
 CatalogName = Literal["goodbooks_399", "movielens"]
 StrategyName = Literal["accuracy", "diversity", "xquad", "novelty", "serendipity", "combined"]
@@ -118,21 +118,10 @@ class CarouselPage(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-_BUILD_LOCK = threading.Lock()
-_ENGINES: dict = {}
-
-
 def engine_for(catalog_name: str):
-    """Catalog + tag space + EASE on all the catalog's positives, built once per process (threads
-    making their first call at once wait for one build: lru_cache alone let each of them fit EASE;
-    a built engine is returned without waiting for another catalog's build)."""
-    engine = _ENGINES.get(catalog_name)
-    if engine is None:
-        with _BUILD_LOCK:
-            engine = _ENGINES.get(catalog_name)
-            if engine is None:
-                engine = _ENGINES[catalog_name] = _build_engine(catalog_name)
-    return engine
+    """Catalog + tag space + EASE on all the catalog's positives, built once per process (also when
+    threads make their first call at once: `placecell.tools.once`)."""
+    return _engines(catalog_name)
 
 
 def _build_engine(catalog_name: str):
@@ -146,6 +135,9 @@ def _build_engine(catalog_name: str):
     everything = split_positives(positives_of(catalog), space, share=0.0)
     cf = EASE(lam=EASE_LAMBDA.get(catalog_name, 200.0)).fit(everything.train)
     return CarouselEngine(catalog, space, cf)
+
+
+_engines = PerProcess(_build_engine)
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from placecell.errors import InputError, ModelError
+from placecell.tools.once import PerProcess
 from placecell.tools.ctr.data import TableSchema, bucket_number
 from placecell.tools.ctr.encoding import FieldEncoder
 
@@ -92,23 +92,16 @@ def artifacts_dir() -> Path:
     return Path(str(resources.files("placecell.tools.ctr"))) / "artifacts"
 
 
-_LOAD_LOCK = threading.Lock()
-_SCORERS: dict[str, "CTRScorer"] = {}
-
-
 def shipped_scorer(name: str) -> CTRScorer:
-    """The committed model for a demo catalog, loaded once per process (threads making their first
-    call at the same time wait for one load: lru_cache alone let each of them load it)."""
-    scorer = _SCORERS.get(name)
-    if scorer is None:
-        with _LOAD_LOCK:
-            scorer = _SCORERS.get(name)
-            if scorer is None:
-                scorer = _SCORERS[name] = _load_shipped(name)
-    return scorer
+    """The committed model for a demo catalog, loaded once per process (also when threads make
+    their first call at once: `placecell.tools.once`)."""
+    return _scorers(name)
 
 
 def _load_shipped(name: str) -> CTRScorer:
     if name not in SHIPPED:
         raise InputError(f"no shipped CTR model for {name!r}; choose one of {', '.join(SHIPPED)}")
     return CTRScorer(artifacts_dir() / f"{name}.json")
+
+
+_scorers = PerProcess(_load_shipped)
