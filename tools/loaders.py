@@ -130,8 +130,8 @@ def _read_text_file(path: Path, html: bool = False, encoding: str = "utf-8") -> 
     and never silently with replacement characters."""
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark (Windows editors)
-        # Not second-guessed: 8-bit text that happens to open with FF FE reads as CJK-looking noise,
-        # but so would a test of it refuse a one-line Japanese note with no space or line break.
+        # Not second-guessed: 8-bit text that happens to start with FF FE reads as CJK-looking noise,
+        # but a test that catches it also refuses a one-line Japanese note with no space or line break.
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
